@@ -1,0 +1,155 @@
+"""Integration fixtures: run the real playbooks against the local target and look at the result
+through the same APIs a user would (boto3 against the moto endpoint).
+
+The local target's services are started by `playbooks/local_stack.yml` (and by site.yml itself);
+a failure to start them fails the run with the playbook's output, it never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    # `tests` is a namespace package; the repository root makes `tests.resources` importable.
+    sys.path.insert(0, str(REPO_ROOT))
+
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+ENDPOINT_URL = "http://127.0.0.1:5100"
+REGION = "us-east-1"
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+DEPLOYMENT_NAME = "ecs-dl-it"
+PLAYBOOK_TIMEOUT = int(os.environ.get("ECS_DL_PLAYBOOK_TIMEOUT", "1800"))
+
+_RECAP_CHANGED = re.compile(r"\bchanged=(\d+)")
+
+
+def playbook_env() -> dict[str, str]:
+    """The environment the playbooks run with: the venv's binaries first, no colour."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["PY_COLORS"] = "0"
+    env.pop("ANSIBLE_CONFIG", None)  # the repository's ansible.cfg (cwd) applies
+    return env
+
+
+def run_playbook(*args: str, timeout: int = PLAYBOOK_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """Run `ansible-playbook ARGS` from the repository root; stdout and stderr are merged."""
+    return subprocess.run(
+        ["ansible-playbook", *args],
+        cwd=REPO_ROOT,
+        env=playbook_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def recap_changed(stdout: str) -> int:
+    """The sum of `changed=N` over the hosts of every PLAY RECAP in `stdout`."""
+    total = 0
+    found = False
+    in_recap = False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap, found = True, True
+            continue
+        if in_recap:
+            match = _RECAP_CHANGED.search(line)
+            if match:
+                total += int(match.group(1))
+            elif line.strip():
+                in_recap = False
+    if not found:
+        raise AssertionError(f"no PLAY RECAP in the output:\n{tail(stdout)}")
+    return total
+
+
+def tail(text: str, lines: int = 80) -> str:
+    """The last `lines` lines of a playbook's output, for failure messages."""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def assert_playbook_ok(result: subprocess.CompletedProcess[str], what: str) -> None:
+    """Fail with the playbook's tail when it did not exit 0."""
+    if result.returncode != 0:
+        pytest.fail(
+            f"{what} failed (exit {result.returncode}): {' '.join(map(str, result.args))}\n"
+            f"{tail(result.stdout)}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> subprocess.CompletedProcess[str]:
+    """The local target's services (moto, dockerd, registry, sshd, base image), started once."""
+    result = run_playbook("playbooks/local_stack.yml")
+    assert_playbook_ok(result, "the local stack (playbooks/local_stack.yml)")
+    return result
+
+
+class Deployment:
+    """One run of site.yml for the integration deployment, with what it printed and wrote."""
+
+    def __init__(self, name: str, stdout: str, outputs_path: Path) -> None:
+        self.name = name
+        self.stdout = stdout
+        self.outputs_path = outputs_path
+        self.outputs: dict[str, Any] = json.loads(outputs_path.read_text())
+
+
+@pytest.fixture(scope="session")
+def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deployment]:
+    """site.yml with deployment_name=ecs-dl-it, run ONCE; teardown.yml again at session end."""
+    del local_stack
+    result = run_playbook("site.yml", "-e", f"deployment_name={DEPLOYMENT_NAME}")
+    try:
+        assert_playbook_ok(result, f"site.yml for {DEPLOYMENT_NAME}")
+        outputs_path = REPO_ROOT / "outputs" / f"{DEPLOYMENT_NAME}.json"
+        if not outputs_path.is_file():
+            pytest.fail(
+                f"site.yml succeeded but wrote no {outputs_path}\n{tail(result.stdout)}",
+                pytrace=False,
+            )
+        yield Deployment(DEPLOYMENT_NAME, result.stdout, outputs_path)
+    finally:
+        # For safety: the teardown tests have normally removed everything already.
+        final = run_playbook("teardown.yml", "-e", f"deployment_name={DEPLOYMENT_NAME}")
+        if final.returncode != 0:
+            print(f"final teardown.yml failed (exit {final.returncode}):\n{tail(final.stdout)}")
+
+
+@pytest.fixture(scope="session")
+def aws_client() -> Callable[[str], Any]:
+    """A factory of boto3 clients for the local target's endpoint: aws_client('ec2')."""
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+    )
+
+    def make(service: str) -> Any:
+        return session.client(service, endpoint_url=ENDPOINT_URL)
+
+    return make
