@@ -1,0 +1,443 @@
+#!/usr/bin/python
+# Copyright: contributors to ecs-deep-learning
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ecs_dl_preflight
+short_description: Validate the deployment's inputs and AWS connection before creating anything
+description:
+  - With O(checks=inputs), validates the deployment's inputs offline (no AWS call, no
+    credentials needed): deployment name, region, VPC and subnet CIDR blocks, instance
+    types, target capacity, source CIDR and ports. All problems are reported at once,
+    in one line, joined by C(; ).
+  - With O(checks=aws), finds credentials, calls STS C(GetCallerIdentity), checks that
+    the region has at least two availability zones and that every instance type exists
+    (and is offered in the region). Each failure is one line, never a botocore traceback.
+  - Only reads; never changes anything. Check mode runs the same checks.
+version_added: "1.0.0"
+author:
+  - ecs-deep-learning contributors
+options:
+  checks:
+    description: Which checks to run.
+    type: str
+    choices: [inputs, aws]
+    default: inputs
+  state:
+    description:
+      - V(present) (site.yml) checks every input.
+      - V(absent) (teardown.yml) checks only what teardown needs to find the deployment
+        (O(deployment_name), O(region), O(endpoint_url)); with O(checks=aws) give no
+        O(spot_fleet_instance_types) to skip their check.
+    type: str
+    choices: [present, absent]
+    default: present
+  max_target_capacity:
+    description: Largest O(spot_fleet_target_capacity) accepted.
+    type: int
+    default: 50
+  deployment_name:
+    description: Name used in every resource name (3..24 lowercase letters, digits, single hyphens).
+    type: raw
+  network_vpc_cidr:
+    description: The VPC's IPv4 block, C(/16) to C(/28).
+    type: raw
+  network_subnet_cidrs:
+    description: Exactly two subnet blocks inside O(network_vpc_cidr), not overlapping.
+    type: raw
+  spot_fleet_instance_types:
+    description: EC2 instance types of the Spot Fleet, for example C(m5.large).
+    type: raw
+  spot_fleet_target_capacity:
+    description: Number of instances, 1 to 50.
+    type: raw
+  source_cidr:
+    description:
+      - The IPv4 block allowed to reach SSH and Jupyter. Required unless O(local_target=true).
+      - C(0.0.0.0/0) only with O(allow_open_source_cidr=true), and then with a warning.
+    type: raw
+  allow_open_source_cidr:
+    description: Allow O(source_cidr=0.0.0.0/0).
+    type: bool
+    default: false
+  local_target:
+    description: The deployment goes to the local target (moto); O(endpoint_url) is then required.
+    type: bool
+    default: false
+  jupyter_port:
+    description: Host port of Jupyter on the instance.
+    type: raw
+  container_ssh_port:
+    description: Host port of the container's SSH on the instance; must differ from O(jupyter_port).
+    type: raw
+notes:
+  - O(checks=inputs) validates O(region) (the C(aws_region) variable) against the regions
+    of botocore's bundled endpoint data for the partitions aws, aws-cn and aws-us-gov.
+  - Connection options (O(region), O(endpoint_url), O(access_key), O(secret_key), O(profile))
+    come from the playbook's C(module_defaults).
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Validate every input before anything is created
+  ecs_dl_preflight:
+    checks: inputs
+    deployment_name: ecs-dl
+    network_vpc_cidr: 10.0.0.0/16
+    network_subnet_cidrs: [10.0.1.0/24, 10.0.2.0/24]
+    spot_fleet_instance_types: [m5.large, m5a.large]
+    spot_fleet_target_capacity: 1
+    source_cidr: 203.0.113.7/32
+    jupyter_port: 80
+    container_ssh_port: 2222
+
+- name: Find credentials and check the region and instance types
+  ecs_dl_preflight:
+    checks: aws
+    spot_fleet_instance_types: [m5.large, m5a.large]
+  register: preflight
+"""
+
+RETURN = r"""
+warnings:
+  description: Problems that do not stop the run (for example an allowed C(0.0.0.0/0)).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "source_cidr '0.0.0.0/0' opens SSH and Jupyter to the whole internet
+      (allow_open_source_cidr is true)"
+account_id:
+  description: The AWS account the credentials belong to.
+  returned: when O(checks=aws)
+  type: str
+  sample: "123456789012"
+caller_arn:
+  description: The ARN of the identity the credentials belong to.
+  returned: when O(checks=aws)
+  type: str
+  sample: arn:aws:iam::123456789012:user/alice
+availability_zones:
+  description: Names of the region's available availability zones, sorted.
+  returned: when O(checks=aws)
+  type: list
+  elements: str
+  sample: [us-east-1a, us-east-1b, us-east-1c]
+region:
+  description: The region that was checked.
+  returned: when O(checks=aws)
+  type: str
+  sample: us-east-1
+instance_types:
+  description: The instance types that were found.
+  returned: when O(checks=aws) and O(spot_fleet_instance_types) is given
+  type: list
+  elements: str
+  sample: [m5.large]
+"""
+
+import os
+import sys
+from typing import Any, NoReturn
+
+try:
+    import boto3
+    import botocore
+    import botocore.config
+    import botocore.exceptions
+except ImportError:
+    pass  # reported by the module when checks=aws
+
+from ansible.module_utils.common.warnings import warn
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+try:
+    from ansible.module_utils.ecs_dl_validation import (
+        TARGET_CAPACITY_MAX,
+        known_regions,
+        validate_inputs,
+        validate_teardown_inputs,
+    )
+except ImportError:  # run straight from the repository (unit tests), not through Ansible
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
+    )
+    from ecs_dl_validation import (  # type: ignore[no-redef]
+        TARGET_CAPACITY_MAX,
+        known_regions,
+        validate_inputs,
+        validate_teardown_inputs,
+    )
+
+MIN_AVAILABILITY_ZONES = 2
+NO_CREDENTIALS = (
+    "No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+    "or run 'aws sso login' (or set aws_profile in the inventory)"
+)
+AUTH_ERROR_CODES = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+    "UnrecognizedClientException",
+    "InvalidAccessKeyId",
+}
+
+
+def one_line(text: Any) -> str:
+    """Collapse whitespace so a message from botocore stays on one line."""
+    return " ".join(str(text).split())
+
+
+def aws_error(exc: BaseException, action: str, endpoint: str | None) -> str:
+    """Turn a botocore exception into one line that says what to do."""
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return NO_CREDENTIALS
+    if isinstance(exc, botocore.exceptions.PartialCredentialsError):
+        return f"Incomplete AWS credentials: {one_line(exc)}; {NO_CREDENTIALS}"
+    if isinstance(exc, botocore.exceptions.ProfileNotFound):
+        return (
+            f"AWS profile not found: {one_line(exc)} "
+            "(check aws_profile / AWS_PROFILE and ~/.aws/config)"
+        )
+    if isinstance(exc, (botocore.exceptions.SSOError, botocore.exceptions.TokenRetrievalError)):
+        return f"AWS SSO login needed: {one_line(exc)}; run 'aws sso login'"
+    if isinstance(
+        exc,
+        (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError),
+    ):
+        url = getattr(exc, "kwargs", {}).get("endpoint_url") or endpoint or "the AWS endpoint"
+        hint = " (is the local target's moto server running?)" if endpoint else ""
+        return f"Cannot reach the AWS endpoint {url} while {action}{hint}: {one_line(exc)}"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = one_line(error.get("Message", ""))
+        if code in AUTH_ERROR_CODES:
+            return (
+                f"AWS rejected the credentials while {action} ({code}: {message}); {NO_CREDENTIALS}"
+            )
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return f"Access denied while {action} ({code}): {message}"
+        return f"AWS error while {action} ({code}): {message}"
+    return f"AWS error while {action}: {type(exc).__name__}: {one_line(exc)}"
+
+
+class Preflight:
+    """The ``aws`` checks; each boto3 call is a small method so tests can replace it."""
+
+    def __init__(self, module: AnsibleAWSModule) -> None:
+        self.module = module
+        self.endpoint: str | None = module.params.get("endpoint_url") or None
+        # Fail fast: a closed port or an unreachable endpoint should not retry for a minute.
+        self.config = botocore.config.Config(
+            connect_timeout=10,
+            read_timeout=30,
+            retries={"total_max_attempts": 2, "mode": "standard"},
+        )
+
+    def fail(self, msg: str) -> NoReturn:
+        self.module.fail_json(msg=msg)
+
+    def client(self, service: str) -> Any:
+        return self.module.client(service, config=self.config)
+
+    def call(self, action: str, func: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return func(**kwargs)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            self.fail(aws_error(exc, action, self.endpoint))
+
+    def caller_identity(self) -> dict[str, Any]:
+        return self.call("calling sts GetCallerIdentity", self.client("sts").get_caller_identity)
+
+    def availability_zones(self) -> list[str]:
+        response = self.call(
+            "listing availability zones (ec2 DescribeAvailabilityZones)",
+            self.client("ec2").describe_availability_zones,
+        )
+        return sorted(
+            zone["ZoneName"]
+            for zone in response.get("AvailabilityZones", [])
+            if zone.get("State", "available") == "available"
+            and zone.get("ZoneType", "availability-zone") == "availability-zone"
+        )
+
+    def unknown_instance_types(self, instance_types: list[str]) -> list[str]:
+        """The types EC2 does not know; asks one by one only when the batch call fails."""
+        ec2 = self.client("ec2")
+        try:
+            ec2.describe_instance_types(InstanceTypes=instance_types)
+            return []
+        except botocore.exceptions.ClientError as exc:
+            if not exc.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceType"):
+                self.fail(
+                    aws_error(
+                        exc, "checking instance types (ec2 DescribeInstanceTypes)", self.endpoint
+                    )
+                )
+        except botocore.exceptions.BotoCoreError as exc:
+            self.fail(
+                aws_error(exc, "checking instance types (ec2 DescribeInstanceTypes)", self.endpoint)
+            )
+        unknown = []
+        for instance_type in instance_types:
+            try:
+                ec2.describe_instance_types(InstanceTypes=[instance_type])
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceType"):
+                    unknown.append(instance_type)
+                else:
+                    self.fail(
+                        aws_error(exc, f"checking instance type {instance_type}", self.endpoint)
+                    )
+            except botocore.exceptions.BotoCoreError as exc:
+                self.fail(aws_error(exc, f"checking instance type {instance_type}", self.endpoint))
+        return unknown
+
+    def offered_instance_types(self, instance_types: list[str]) -> list[str]:
+        response = self.call(
+            "checking instance type offerings (ec2 DescribeInstanceTypeOfferings)",
+            self.client("ec2").describe_instance_type_offerings,
+            LocationType="region",
+            Filters=[{"Name": "instance-type", "Values": instance_types}],
+        )
+        return sorted({o["InstanceType"] for o in response.get("InstanceTypeOfferings", [])})
+
+    def check_profile(self) -> None:
+        """A missing profile would otherwise surface as a generic connection failure."""
+        profile = self.module.params.get("profile")
+        if not profile:
+            return
+        try:
+            boto3.session.Session(profile_name=profile)
+        except botocore.exceptions.BotoCoreError as exc:
+            self.fail(aws_error(exc, f"loading AWS profile {profile}", self.endpoint))
+
+    def run(self) -> dict[str, Any]:
+        region = self.module.region
+        if not region:
+            self.fail("No AWS region set: set aws_region in the inventory (or AWS_REGION)")
+        self.check_profile()
+        identity = self.caller_identity()
+        zones = self.availability_zones()
+        if len(zones) < MIN_AVAILABILITY_ZONES:
+            self.fail(
+                f"Region {region} has {len(zones)} available availability zone(s) "
+                f"({', '.join(zones) or 'none'}); the network needs {MIN_AVAILABILITY_ZONES} "
+                "for its two subnets"
+            )
+        result: dict[str, Any] = dict(
+            changed=False,
+            account_id=identity.get("Account"),
+            caller_arn=identity.get("Arn"),
+            availability_zones=zones,
+            region=region,
+        )
+        instance_types = self.module.params.get("spot_fleet_instance_types")
+        if instance_types:
+            if not isinstance(instance_types, list) or not all(
+                isinstance(t, str) for t in instance_types
+            ):
+                self.fail(
+                    f"spot_fleet_instance_types must be a list of strings, got {instance_types!r}"
+                )
+            unknown = self.unknown_instance_types(instance_types)
+            if unknown:
+                self.fail(
+                    "Unknown EC2 instance type(s) in spot_fleet_instance_types: "
+                    f"{', '.join(unknown)} (region {region})"
+                )
+            offered = self.offered_instance_types(instance_types)
+            missing = [t for t in instance_types if t not in offered]
+            if offered and missing:
+                self.fail(f"Instance type(s) not offered in region {region}: {', '.join(missing)}")
+            if not offered:
+                # moto has no offering data for some regions; AWS always has some.
+                warn(f"Could not confirm that {', '.join(instance_types)} are offered in {region}")
+            result["instance_types"] = list(instance_types)
+        return result
+
+
+def check_inputs(module: AnsibleAWSModule) -> dict[str, Any]:
+    params = module.params
+    if params["state"] == "absent":
+        result = validate_teardown_inputs(
+            deployment_name=params["deployment_name"],
+            region=params["region"],
+            local_target=params["local_target"],
+            endpoint_url=params["endpoint_url"],
+            regions=known_regions(),
+        )
+    else:
+        result = validate_inputs(
+            deployment_name=params["deployment_name"],
+            region=params["region"],
+            vpc_cidr=params["network_vpc_cidr"],
+            subnet_cidrs=params["network_subnet_cidrs"],
+            instance_types=params["spot_fleet_instance_types"],
+            target_capacity=params["spot_fleet_target_capacity"],
+            source_cidr=params["source_cidr"],
+            allow_open_source_cidr=params["allow_open_source_cidr"],
+            local_target=params["local_target"],
+            ports={
+                "jupyter_port": params["jupyter_port"],
+                "container_ssh_port": params["container_ssh_port"],
+            },
+            endpoint_url=params["endpoint_url"],
+            regions=known_regions(),
+            max_target_capacity=params["max_target_capacity"],
+        )
+    for warning in result.warnings:
+        # ansible's own warn(): AnsibleAWSModule.warn() would also pass them to exit_json,
+        # which ansible-core 2.19 reports as deprecated.
+        warn(warning)
+    if result.errors:
+        module.fail_json(
+            msg=f"Invalid input ({len(result.errors)} problem(s)): {'; '.join(result.errors)}",
+            errors=result.errors,
+        )
+    return dict(changed=False)
+
+
+def main() -> None:
+    argument_spec = dict(
+        checks=dict(type="str", choices=["inputs", "aws"], default="inputs"),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        max_target_capacity=dict(type="int", default=TARGET_CAPACITY_MAX),
+        deployment_name=dict(type="raw"),
+        network_vpc_cidr=dict(type="raw"),
+        network_subnet_cidrs=dict(type="raw"),
+        spot_fleet_instance_types=dict(type="raw"),
+        spot_fleet_target_capacity=dict(type="raw"),
+        source_cidr=dict(type="raw"),
+        allow_open_source_cidr=dict(type="bool", default=False),
+        local_target=dict(type="bool", default=False),
+        jupyter_port=dict(type="raw"),
+        container_ssh_port=dict(type="raw"),
+    )
+    # check_boto3=False: the input checks must work without boto3 and without credentials.
+    module = AnsibleAWSModule(
+        argument_spec=argument_spec, supports_check_mode=True, check_boto3=False
+    )
+
+    if module.params["checks"] == "inputs":
+        module.exit_json(**check_inputs(module))
+
+    if not HAS_BOTO3:
+        module.fail_json(
+            msg="checks=aws needs the Python libraries boto3 and botocore on the control node"
+        )
+    module.exit_json(**Preflight(module).run())
+
+
+if __name__ == "__main__":
+    main()
