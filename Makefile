@@ -1,0 +1,70 @@
+# The two commands of the README: `make demo` (build the whole deployment on the local target)
+# and `make test` (linters, unit and integration tests, Molecule). Both work on a fresh Debian 12
+# machine as root with only python3 and make, and on a laptop with Docker and Python 3.11+.
+# `make help` lists every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# deps (apt) and venv (may apt-get python3-venv) must never run at the same time.
+.NOTPARALLEL:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+PYTEST_ARGS ?= -ra
+
+# Every recipe finds the venv's ansible-playbook, molecule, ruff, ... first.
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: help venv deps up stop demo teardown lint test bench
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## .venv with the pinned Python packages (reruns only when the requirements change)
+
+$(STAMP): requirements.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (ansible-core 2.19); set PYTHON=python3.11 or newer")'
+	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "python3 has no venv/ensurepip: installing python3-venv"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; \
+	  else \
+	    echo "python3 cannot make a virtualenv: install python3-venv (Debian/Ubuntu) and rerun" >&2; exit 1; \
+	  fi; \
+	fi
+	@if [ ! -x $(VENV)/bin/pip ]; then rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements.txt -c constraints.txt
+	@touch $@
+
+deps: ## System packages of the local target (docker.io, docker-registry, openssh-server, debootstrap)
+	bash scripts/install-system-deps.sh
+
+up: venv ## Start the local target's services (moto, dockerd, registry, sshd, base image)
+	ansible-playbook playbooks/local_stack.yml
+
+stop: venv ## Stop the local target's services
+	ansible-playbook playbooks/local_stack.yml -e local_stack_state=absent
+
+demo: deps venv ## Build the whole deployment on the local target (site.yml starts the services)
+	ansible-playbook site.yml
+
+teardown: venv ## Remove everything site.yml made
+	ansible-playbook teardown.yml
+
+lint: venv ## ruff and ansible-lint (production profile, offline)
+	ruff check .
+	ansible-lint
+
+# pytest runs last so that its summary line is the last line of the output; its exit code is
+# the target's (non-zero when anything failed).
+test: deps venv lint ## Linters, then unit and integration tests (including Molecule)
+	pytest $(PYTEST_ARGS) tests
+
+bench: venv ## Time create, idempotent rerun and teardown on the local target
+	python benchmarks/infra.py
