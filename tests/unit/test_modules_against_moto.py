@@ -1,0 +1,151 @@
+"""The project's modules end to end against a moto server on a free loopback port.
+
+Each module runs as Ansible runs it after unpacking: `python library/<module>.py args.json`,
+with `{"ANSIBLE_MODULE_ARGS": {...}}` in the file and ansible_collections on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+LIBRARY = Path(__file__).resolve().parents[2] / "library"
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws(endpoint: str) -> Callable[[str], Any]:
+    return lambda service: boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION, **CREDENTIALS
+    )
+
+
+@pytest.fixture(scope="module")
+def run_module(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
+    spec = importlib.util.find_spec("ansible_collections")
+    assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
+    collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [collections_parent, os.environ.get("PYTHONPATH")])
+        ),
+    }
+    connection = {
+        "region": REGION,
+        "endpoint_url": endpoint,
+        "access_key": CREDENTIALS["aws_access_key_id"],
+        "secret_key": CREDENTIALS["aws_secret_access_key"],
+    }
+    args_dir = tmp_path_factory.mktemp("module_args")
+
+    def run(module: str, **args: Any) -> dict:
+        args_file = args_dir / f"{module}.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**connection, **args}}))
+        proc = subprocess.run(
+            [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert proc.stdout, f"{module} printed nothing; stderr:\n{proc.stderr}"
+        result = json.loads(proc.stdout)
+        assert proc.returncode == 0 and not result.get("failed"), result.get("msg", proc.stderr)
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def network(aws: Callable[[str], Any]) -> dict:
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.42.{n}.0/24", AvailabilityZone=f"{REGION}{zone}"
+        )["Subnet"]["SubnetId"]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="ecs-dl-test", LaunchTemplateData={"ImageId": image}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    return {"subnets": subnets, "launch_template_id": template}
+
+
+def test_spot_fleet_and_container_instances(run_module, aws, network) -> None:
+    fleet_args = {
+        "name": "ecs-dl-fleet",
+        "target_capacity": 2,
+        "iam_fleet_role": "arn:aws:iam::123456789012:role/ecs-dl-spot-fleet",
+        "launch_template_id": network["launch_template_id"],
+        "instance_types": ["m5.large", "c5.large"],
+        "subnet_ids": network["subnets"],
+        "tags": {"Deployment": "ecs-dl", "ManagedBy": "ecs-deep-learning"},
+        "wait_timeout": 60,
+    }
+    first = run_module("ec2_spot_fleet", **fleet_args)
+    assert first["changed"] is True and first["state"] == "active"
+    assert first["fulfilled_capacity"] >= 2 and len(first["instance_ids"]) == 2
+    assert {i["state"] for i in first["instances"]} == {"running"}
+    second = run_module("ec2_spot_fleet", **fleet_args)
+    assert second["changed"] is False
+    assert second["spot_fleet_request_id"] == first["spot_fleet_request_id"]
+    assert second["instance_ids"] == first["instance_ids"]
+
+    aws("ecs").create_cluster(clusterName="ecs-dl")
+    ecs_args = {"cluster": "ecs-dl", "instance_ids": first["instance_ids"]}
+    registered = run_module("ecs_container_instance", **ecs_args)
+    assert registered["changed"] is True
+    assert run_module("ecs_container_instance", **ecs_args)["changed"] is False
+    listed = run_module("ecs_container_instance_info", cluster="ecs-dl")["container_instances"]
+    assert sorted(ci["ec2_instance_id"] for ci in listed) == first["instance_ids"]
+    assert {ci["status"] for ci in listed} == {"ACTIVE"}
+    assert run_module("ecs_container_instance_info", cluster="missing")["container_instances"] == []
+
+    deregistered = run_module("ecs_container_instance", cluster="ecs-dl", state="absent")
+    assert deregistered["changed"] is True
+    assert (
+        run_module("ecs_container_instance", cluster="ecs-dl", state="absent")["changed"] is False
+    )
+    assert (
+        run_module("ecs_container_instance", cluster="missing", state="absent")["changed"] is False
+    )
+
+    cancelled = run_module("ec2_spot_fleet", name="ecs-dl-fleet", state="absent", wait_timeout=60)
+    assert cancelled["changed"] is True
+    assert cancelled["spot_fleet_request_ids"] == [first["spot_fleet_request_id"]]
+    reservations = aws("ec2").describe_instances(InstanceIds=first["instance_ids"])["Reservations"]
+    assert {i["State"]["Name"] for r in reservations for i in r["Instances"]} == {"terminated"}
+    assert run_module("ec2_spot_fleet", name="ecs-dl-fleet", state="absent")["changed"] is False
