@@ -1,0 +1,374 @@
+"""Preflight: the pure input checks (a table of cases) and the module's ``aws`` checks.
+
+The ``aws`` checks run the module as a subprocess, the way Ansible would, against a moto
+server that a fixture starts on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = ROOT / "library" / "ecs_dl_preflight.py"
+sys.path.insert(0, str(ROOT / "module_utils"))
+
+import ecs_dl_validation as v  # noqa: E402
+
+GOOD: dict[str, Any] = dict(
+    deployment_name="ecs-dl",
+    region="us-east-1",
+    vpc_cidr="10.0.0.0/16",
+    subnet_cidrs=["10.0.1.0/24", "10.0.2.0/24"],
+    instance_types=["m5.large", "m5a.large", "m4.large"],
+    target_capacity=1,
+    source_cidr="203.0.113.7/32",
+    allow_open_source_cidr=False,
+    local_target=False,
+    ports={"jupyter_port": 80, "container_ssh_port": 2222},
+    endpoint_url=None,
+)
+REGIONS = v.known_regions()
+
+
+def run_validation(**changes: Any) -> v.ValidationResult:
+    return v.validate_inputs(**{**GOOD, **changes, "regions": REGIONS})
+
+
+BAD = [
+    # (changes to GOOD, expected fragment of the error)
+    ({"deployment_name": ""}, "deployment_name is required"),
+    ({"deployment_name": None}, "deployment_name is required"),
+    ({"deployment_name": "ECS-dl"}, "only lowercase letters, digits and hyphens"),
+    ({"deployment_name": "ecs_dl"}, "only lowercase letters, digits and hyphens"),
+    ({"deployment_name": "1ecs"}, "must start with a lowercase letter"),
+    ({"deployment_name": "-ecs"}, "must start with a lowercase letter"),
+    ({"deployment_name": "ecs-"}, "must end with a lowercase letter or digit"),
+    ({"deployment_name": "ecs--dl"}, "must not contain '--'"),
+    ({"deployment_name": "ab"}, "is 2 characters long"),
+    ({"deployment_name": "a" * 25}, "is 25 characters long"),
+    ({"deployment_name": 42}, "deployment_name must be a string"),
+    ({"region": ""}, "aws_region is required"),
+    ({"region": "US-EAST-1"}, "is not a region name like"),
+    ({"region": "useast1"}, "is not a region name like"),
+    ({"region": "us-east-9"}, "is not a region this botocore knows"),
+    ({"region": "us-esat-1"}, "did you mean"),
+    ({"vpc_cidr": ""}, "network_vpc_cidr is required"),
+    ({"vpc_cidr": "10.0.0.0"}, "needs a prefix length"),
+    ({"vpc_cidr": "10.0.0.256/16"}, "is not a valid IPv4 CIDR block"),
+    ({"vpc_cidr": "10.0.0.0/33"}, "is not a valid IPv4 CIDR block"),
+    ({"vpc_cidr": "10.0.1.0/16"}, "has host bits set; did you mean '10.0.0.0/16'"),
+    ({"vpc_cidr": "10.0.0.0/8"}, "has prefix /8; AWS allows /16 to /28"),
+    ({"vpc_cidr": "10.0.0.0/29"}, "has prefix /29"),
+    ({"vpc_cidr": "fd00::/48"}, "is IPv6"),
+    ({"vpc_cidr": "127.0.0.0/16"}, "loopback, link-local, multicast or reserved"),
+    ({"vpc_cidr": "169.254.0.0/16"}, "loopback, link-local, multicast or reserved"),
+    ({"subnet_cidrs": "10.0.1.0/24"}, "network_subnet_cidrs must be a list of 2"),
+    ({"subnet_cidrs": ["10.0.1.0/24"]}, "must have exactly 2 CIDR blocks"),
+    (
+        {"subnet_cidrs": ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"]},
+        "must have exactly 2 CIDR blocks",
+    ),
+    ({"subnet_cidrs": ["10.0.1.0/24", "10.1.2.0/24"]}, "[1] '10.1.2.0/24' is not inside"),
+    ({"subnet_cidrs": ["10.0.0.0/17", "10.0.1.0/24"]}, "[1] '10.0.1.0/24' overlaps '10.0.0.0/17'"),
+    ({"subnet_cidrs": ["10.0.1.0/24", "10.0.1.0/24"]}, "overlaps"),
+    ({"subnet_cidrs": ["10.0.1.0/29", "10.0.2.0/24"]}, "network_subnet_cidrs[0] '10.0.1.0/29' has"),
+    ({"subnet_cidrs": ["10.0.1.0/24", "nope"]}, "network_subnet_cidrs[1] 'nope' needs a prefix"),
+    ({"instance_types": []}, "must list at least one instance type"),
+    ({"instance_types": "m5.large"}, "spot_fleet_instance_types must be a list"),
+    ({"instance_types": ["m5"]}, "[0] 'm5' is not an EC2 instance type"),
+    ({"instance_types": ["M5.large"]}, "is not an EC2 instance type"),
+    ({"instance_types": ["m5.huge"]}, "'m5.huge' is not an EC2 instance type"),
+    ({"instance_types": ["m5.large", "m5.large"]}, "lists 'm5.large' more than once"),
+    ({"target_capacity": 0}, "spot_fleet_target_capacity is 0; it must be from 1 to 50"),
+    ({"target_capacity": 51}, "is 51; it must be from 1 to 50"),
+    ({"target_capacity": -1}, "is -1; it must be from 1 to 50"),
+    ({"target_capacity": "two"}, "must be a whole number"),
+    ({"target_capacity": True}, "must be a whole number"),
+    ({"target_capacity": 1.5}, "must be a whole number"),
+    ({"source_cidr": ""}, "source_cidr is required"),
+    ({"source_cidr": None}, "source_cidr is required"),
+    ({"source_cidr": "203.0.113.7"}, "needs a prefix length, e.g. '203.0.113.7/32'"),
+    ({"source_cidr": "203.0.113.7/24"}, "did you mean '203.0.113.0/24' or '203.0.113.7/32'"),
+    ({"source_cidr": "0.0.0.0/0"}, "set allow_open_source_cidr=true"),
+    ({"source_cidr": "my-ip"}, "needs a prefix length"),
+    ({"ports": {"jupyter_port": 0, "container_ssh_port": 2222}}, "jupyter_port is 0"),
+    ({"ports": {"jupyter_port": 80, "container_ssh_port": 65536}}, "container_ssh_port is 65536"),
+    (
+        {"ports": {"jupyter_port": "http", "container_ssh_port": 2222}},
+        "jupyter_port must be a port",
+    ),
+    (
+        {"ports": {"jupyter_port": 2222, "container_ssh_port": 2222}},
+        "container_ssh_port and jupyter_port are both 2222",
+    ),
+    ({"ports": {"jupyter_port": 80, "container_ssh_port": 22}}, "the instance's own SSH"),
+    ({"local_target": True, "endpoint_url": None}, "no aws_endpoint_url is set"),
+    ({"endpoint_url": "127.0.0.1:5100"}, "is not an http:// or https:// URL"),
+]
+
+
+@pytest.mark.parametrize(("changes", "fragment"), BAD, ids=[repr(c) for c, _ in BAD])
+def test_bad_input_is_reported(changes: dict[str, Any], fragment: str) -> None:
+    result = run_validation(**changes)
+    assert any(fragment in error for error in result.errors), result.errors
+    assert all("\n" not in error for error in result.errors)
+
+
+GOOD_CASES = [
+    {},
+    {"deployment_name": "abc"},
+    {"deployment_name": "a" * 24},
+    {"deployment_name": "team7-dl-2"},
+    {"region": "eu-west-2"},
+    {"region": "cn-north-1"},
+    {"region": "us-gov-west-1"},
+    {"vpc_cidr": "172.16.0.0/16", "subnet_cidrs": ["172.16.0.0/20", "172.16.16.0/20"]},
+    {"vpc_cidr": "10.0.0.0/27", "subnet_cidrs": ["10.0.0.0/28", "10.0.0.16/28"]},
+    {"instance_types": ["c6gn.16xlarge", "p3.2xlarge", "u-6tb1.metal", "t3.micro"]},
+    {"instance_types": ["m7i-flex.large", "c7i.metal-48xl", "g4dn.xlarge"]},
+    {"target_capacity": 50},
+    {"target_capacity": "3"},
+    {"source_cidr": "127.0.0.1/32"},
+    {"source_cidr": "198.51.100.0/24"},
+    {"source_cidr": "", "local_target": True, "endpoint_url": "http://127.0.0.1:5100"},
+    {"source_cidr": "0.0.0.0/0", "allow_open_source_cidr": True},
+    {"ports": {"jupyter_port": "8888", "container_ssh_port": 2222}},
+    {"endpoint_url": "https://ec2.example.internal"},
+]
+
+
+@pytest.mark.parametrize("changes", GOOD_CASES, ids=[repr(c) for c in GOOD_CASES])
+def test_good_input_passes(changes: dict[str, Any]) -> None:
+    assert run_validation(**changes).errors == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    result = run_validation(deployment_name="X", target_capacity=0, source_cidr="")
+    assert len(result.errors) >= 3
+
+
+def test_open_source_cidr_allowed_is_a_warning() -> None:
+    result = run_validation(source_cidr="0.0.0.0/0", allow_open_source_cidr=True)
+    assert result.errors == []
+    assert any("whole internet" in w for w in result.warnings)
+    assert run_validation().warnings == []
+
+
+def test_public_vpc_range_is_a_warning() -> None:
+    result = run_validation(vpc_cidr="8.8.0.0/16", subnet_cidrs=["8.8.1.0/24", "8.8.2.0/24"])
+    assert result.errors == []
+    assert any("not a private" in w for w in result.warnings)
+
+
+def test_region_format_only_without_botocore_data() -> None:
+    assert v.validate_region("us-east-9", regions=None) == []
+
+
+def test_teardown_checks_only_what_teardown_needs() -> None:
+    result = v.validate_teardown_inputs("ecs-dl", "us-east-1", regions=REGIONS)
+    assert result.errors == []
+    assert v.validate_teardown_inputs("Bad", "us-east-1").errors
+
+
+def test_known_regions_cover_the_partitions() -> None:
+    assert REGIONS is not None
+    assert {"us-east-1", "cn-north-1", "us-gov-west-1"} <= set(REGIONS)
+
+
+# --- the module, run as Ansible would run it ---------------------------------------------
+
+CLEAN_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """No credentials, no config files, no IMDS: only what the test gives."""
+    env = {k: os.environ[k] for k in CLEAN_ENV_KEYS if k in os.environ}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    env.update(extra)
+    return env
+
+
+def run_module(
+    tmp_path: Path, args: dict[str, Any], env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    proc = subprocess.run(
+        [sys.executable, str(MODULE), str(args_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env if env is not None else clean_env(),
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"module printed no JSON: stdout={proc.stdout!r} stderr={proc.stderr!r}")
+    return proc.returncode, result
+
+
+def warning_texts(result: dict[str, Any]) -> list[str]:
+    """Warnings as text (ansible-core 2.19 modules print them as WarningSummary dicts)."""
+    texts = []
+    for warning in result.get("warnings", []):
+        if isinstance(warning, dict):
+            texts.append(warning.get("event", {}).get("msg", str(warning)))
+        else:
+            texts.append(str(warning))
+    return texts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a free loopback port, for this module's tests only."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+INPUT_ARGS: dict[str, Any] = dict(
+    checks="inputs",
+    region="us-east-1",
+    deployment_name="ecs-dl",
+    network_vpc_cidr="10.0.0.0/16",
+    network_subnet_cidrs=["10.0.1.0/24", "10.0.2.0/24"],
+    spot_fleet_instance_types=["m5.large"],
+    spot_fleet_target_capacity=1,
+    source_cidr="203.0.113.7/32",
+    jupyter_port=80,
+    container_ssh_port=2222,
+)
+
+
+def test_module_inputs_pass_without_credentials(tmp_path: Path) -> None:
+    rc, result = run_module(tmp_path, INPUT_ARGS)
+    assert rc == 0, result
+    assert result["changed"] is False
+
+
+def test_module_inputs_fail_in_one_line(tmp_path: Path) -> None:
+    args = {**INPUT_ARGS, "deployment_name": "Bad_Name", "source_cidr": "0.0.0.0/0"}
+    args["network_subnet_cidrs"] = ["10.0.1.0/24"]
+    rc, result = run_module(tmp_path, args)
+    assert rc != 0
+    msg = result["msg"]
+    assert "\n" not in msg
+    assert "deployment_name 'Bad_Name'" in msg
+    assert "; " in msg
+    assert "allow_open_source_cidr=true" in msg
+    assert "exactly 2 CIDR blocks" in msg
+
+
+def test_module_inputs_return_warnings(tmp_path: Path) -> None:
+    args = {**INPUT_ARGS, "source_cidr": "0.0.0.0/0", "allow_open_source_cidr": True}
+    rc, result = run_module(tmp_path, args)
+    assert rc == 0, result
+    assert any("whole internet" in w for w in warning_texts(result))
+
+
+def test_module_inputs_teardown_needs_no_source_cidr(tmp_path: Path) -> None:
+    args = {"checks": "inputs", "state": "absent", "region": "us-east-1", "deployment_name": "x1y"}
+    rc, result = run_module(tmp_path, args)
+    assert rc == 0, result
+
+
+def aws_args(endpoint: str, **extra: Any) -> dict[str, Any]:
+    return dict(
+        checks="aws",
+        region="us-east-1",
+        endpoint_url=endpoint,
+        access_key="testing",
+        secret_key="testing",
+        spot_fleet_instance_types=["m5.large", "m5a.large", "m4.large"],
+        **extra,
+    )
+
+
+def test_aws_good_credentials_pass(tmp_path: Path, moto_endpoint: str) -> None:
+    rc, result = run_module(tmp_path, aws_args(moto_endpoint))
+    assert rc == 0, result
+    assert result["account_id"] == "123456789012"
+    assert result["caller_arn"].startswith("arn:aws:")
+    zones = result["availability_zones"]
+    assert len(zones) >= 2
+    assert zones == sorted(zones)
+    assert all(zone.startswith("us-east-1") for zone in zones)
+    assert result["changed"] is False
+
+
+def test_aws_check_mode_runs_the_same(tmp_path: Path, moto_endpoint: str) -> None:
+    rc, result = run_module(tmp_path, aws_args(moto_endpoint, _ansible_check_mode=True))
+    assert rc == 0, result
+    assert result["account_id"] == "123456789012"
+
+
+def test_aws_credentials_from_environment(tmp_path: Path, moto_endpoint: str) -> None:
+    args = {"checks": "aws", "region": "eu-west-1", "endpoint_url": moto_endpoint}
+    env = clean_env(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    rc, result = run_module(tmp_path, args, env)
+    assert rc == 0, result
+    assert all(zone.startswith("eu-west-1") for zone in result["availability_zones"])
+
+
+def test_aws_unknown_instance_type_fails_with_its_name(tmp_path: Path, moto_endpoint: str) -> None:
+    args = aws_args(moto_endpoint)
+    args["spot_fleet_instance_types"] = ["m5.large", "m5.huge"]
+    rc, result = run_module(tmp_path, args)
+    assert rc != 0
+    assert "m5.huge" in result["msg"]
+    assert "m5.large" not in result["msg"].split("m5.huge")[0].split(":")[-1]
+    assert "\n" not in result["msg"]
+
+
+def test_aws_unreachable_endpoint_names_the_url(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # closed: nothing listens there
+    rc, result = run_module(tmp_path, aws_args(url))
+    assert rc != 0
+    msg = result["msg"]
+    assert "\n" not in msg
+    assert url in msg
+    assert "Cannot reach the AWS endpoint" in msg
+
+
+def test_aws_no_credentials(tmp_path: Path) -> None:
+    rc, result = run_module(tmp_path, {"checks": "aws", "region": "us-east-1"}, clean_env())
+    assert rc != 0
+    msg = result["msg"]
+    assert msg.startswith("No AWS credentials found")
+    assert "AWS_PROFILE" in msg and "sso login" in msg
+    assert "\n" not in msg
+
+
+def test_aws_unknown_profile(tmp_path: Path) -> None:
+    args = {"checks": "aws", "region": "us-east-1", "profile": "nope"}
+    rc, result = run_module(tmp_path, args, clean_env())
+    assert rc != 0
+    assert "profile" in result["msg"] and "nope" in result["msg"]
+    assert "\n" not in result["msg"]
