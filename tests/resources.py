@@ -199,12 +199,14 @@ def count_resources(
     deployment_name: str,
     access_key: str | None,
     secret_key: str | None,
+    profile: str | None = None,
 ) -> dict[str, int]:
     """Count each resource type of `deployment_name`; returns {type: count} for RESOURCE_TYPES."""
     session = boto3.session.Session(
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
         region_name=region,
+        profile_name=profile,
     )
 
     def client(service: str) -> Any:
@@ -239,3 +241,39 @@ def count_resources(
 
     counts.update(_count_ecs(client("ecs"), deployment_name))
     return {name: counts.get(name, 0) for name in RESOURCE_TYPES}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.resources --deployment-name NAME ...`: print the counts as JSON."""
+    import argparse
+    import json
+    import os
+
+    parser = argparse.ArgumentParser(
+        description="Count the AWS resources of one deployment (by name and Deployment tag)."
+    )
+    parser.add_argument("--deployment-name", required=True, help="the deployment_name to count")
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL") or None,
+        help="API endpoint (the local target's moto server); empty for real AWS",
+    )
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
+    parser.add_argument("--access-key", default=os.environ.get("AWS_ACCESS_KEY_ID"))
+    parser.add_argument("--secret-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
+    parser.add_argument("--profile", default="", help="a named profile instead of keys")
+    args = parser.parse_args(argv)
+    counts = count_resources(
+        args.endpoint_url or None,
+        args.region,
+        args.deployment_name,
+        args.access_key or None,
+        args.secret_key or None,
+        profile=args.profile or None,
+    )
+    print(json.dumps(counts, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

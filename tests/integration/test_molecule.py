@@ -1,0 +1,28 @@
+"""The Molecule scenario: destroy, syntax, converge, idempotence, verify, destroy."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.integration.conftest import REPO_ROOT, playbook_env, tail
+
+MOLECULE_TIMEOUT = 3600
+
+
+def test_molecule_default_scenario() -> None:
+    env = playbook_env()
+    env["MOLECULE_NO_COLOR"] = "1"
+    env["NO_COLOR"] = "1"
+    result = subprocess.run(
+        ["molecule", "test", "--scenario-name", "default"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=MOLECULE_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"molecule test failed (exit {result.returncode}):\n{tail(result.stdout, 120)}"
+    )
