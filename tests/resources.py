@@ -179,9 +179,7 @@ def _count_ecs(ecs: Any, deployment_name: str) -> dict[str, int]:
 
     def container_instances() -> int:
         arns: list[str] = []
-        for page in ecs.get_paginator("list_container_instances").paginate(
-            cluster=deployment_name
-        ):
+        for page in ecs.get_paginator("list_container_instances").paginate(cluster=deployment_name):
             arns.extend(page.get("containerInstanceArns", []))
         return len(arns)
 

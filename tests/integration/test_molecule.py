@@ -9,7 +9,8 @@ from tests.integration.conftest import REPO_ROOT, playbook_env, tail
 MOLECULE_TIMEOUT = 3600
 
 
-def test_molecule_default_scenario() -> None:
+def test_molecule_default_scenario(local_stack: subprocess.CompletedProcess[str]) -> None:
+    del local_stack  # teardown.yml (molecule's first destroy) needs the endpoint up
     env = playbook_env()
     env["MOLECULE_NO_COLOR"] = "1"
     env["NO_COLOR"] = "1"

@@ -1,0 +1,368 @@
+"""site.yml on the local target, checked through the API; then its rerun and its teardown.
+
+The tests run in file order (their numbers say so): the deployment is made once (the
+`deployment` fixture), inspected, rerun for idempotence, then torn down and checked for leftovers.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.integration.conftest import (
+    ACCESS_KEY,
+    DEPLOYMENT_NAME,
+    ENDPOINT_URL,
+    REGION,
+    REPO_ROOT,
+    SECRET_KEY,
+    Deployment,
+    assert_playbook_ok,
+    recap_changed,
+    run_playbook,
+    tail,
+)
+from tests.resources import bucket_names, count_resources, ecr_repository_name, log_group_name
+
+DN = DEPLOYMENT_NAME
+OUTPUT_KEYS = {
+    "region",
+    "endpoint",
+    "vpc_id",
+    "subnet_ids",
+    "security_group_id",
+    "key_name",
+    "private_key_path",
+    "buckets",
+    "log_group",
+    "ecr_repository_uri",
+    "cluster",
+    "spot_fleet_request_id",
+    "instance_ids",
+}
+Client = Callable[[str], Any]
+
+
+def _inventory_var(name: str, default: int) -> int:
+    """A port set in the local inventory (inventory/local/group_vars/all.yml), else default."""
+    group_vars = REPO_ROOT / "inventory" / "local" / "group_vars" / "all.yml"
+    data = yaml.safe_load(group_vars.read_text()) or {}
+    value = data.get(name, default)
+    return int(value) if str(value).isdigit() else default
+
+
+def _port(deployment: Deployment, name: str, default: int) -> int:
+    value = deployment.outputs.get(name)
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    return _inventory_var(name, default)
+
+
+def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in items or []}
+
+
+def _by_tag(name: str = "Deployment", value: str = DN) -> list[dict[str, Any]]:
+    return [{"Name": f"tag:{name}", "Values": [value]}]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+# --- after site.yml ----------------------------------------------------------------------------
+
+
+def test_01_outputs_file(deployment: Deployment) -> None:
+    assert _mode(deployment.outputs_path) == 0o600, oct(_mode(deployment.outputs_path))
+    missing = OUTPUT_KEYS - set(deployment.outputs)
+    assert not missing, f"outputs/{DN}.json lacks {sorted(missing)}: {deployment.outputs}"
+    assert deployment.outputs["region"] == REGION
+    assert deployment.outputs["endpoint"] == ENDPOINT_URL
+    assert deployment.outputs["key_name"] == DN
+    assert deployment.outputs["cluster"] in (DN, f"arn:aws:ecs:{REGION}:123456789012:cluster/{DN}")
+    assert deployment.outputs["log_group"] == log_group_name(DN)
+    assert ecr_repository_name(DN) in deployment.outputs["ecr_repository_uri"]
+
+
+def test_02_key_pair(deployment: Deployment, aws_client: Client) -> None:
+    pairs = aws_client("ec2").describe_key_pairs(KeyNames=[DN])["KeyPairs"]
+    assert len(pairs) == 1
+    pem = REPO_ROOT / ".secrets" / f"{DN}.pem"
+    assert pem.is_file(), pem
+    assert _mode(pem) == 0o600, oct(_mode(pem))
+    assert Path(deployment.outputs["private_key_path"]).resolve() == pem.resolve()
+
+
+def test_03_vpc(deployment: Deployment, aws_client: Client) -> None:
+    ec2 = aws_client("ec2")
+    vpcs = ec2.describe_vpcs(Filters=_by_tag())["Vpcs"]
+    assert [v["VpcId"] for v in vpcs] == [deployment.outputs["vpc_id"]]
+    vpc = vpcs[0]
+    assert _tags(vpc.get("Tags")).get("Name") == f"{DN}-vpc"
+    for attribute, key in (
+        ("enableDnsSupport", "EnableDnsSupport"),
+        ("enableDnsHostnames", "EnableDnsHostnames"),
+    ):
+        answer = ec2.describe_vpc_attribute(VpcId=vpc["VpcId"], Attribute=attribute)
+        assert answer[key]["Value"] is True, f"{attribute} is off"
+
+
+def test_04_subnets(deployment: Deployment, aws_client: Client) -> None:
+    subnets = aws_client("ec2").describe_subnets(Filters=_by_tag())["Subnets"]
+    assert len(subnets) == 2, subnets
+    assert sorted(s["SubnetId"] for s in subnets) == sorted(deployment.outputs["subnet_ids"])
+    assert {s["VpcId"] for s in subnets} == {deployment.outputs["vpc_id"]}
+    assert len({s["AvailabilityZone"] for s in subnets}) == 2, "both subnets in one AZ"
+    assert all(s["MapPublicIpOnLaunch"] for s in subnets)
+    assert {_tags(s.get("Tags")).get("Name") for s in subnets} == {
+        f"{DN}-public-1",
+        f"{DN}-public-2",
+    }
+
+
+def test_05_internet_gateway(deployment: Deployment, aws_client: Client) -> None:
+    igws = aws_client("ec2").describe_internet_gateways(Filters=_by_tag())["InternetGateways"]
+    assert len(igws) == 1, igws
+    attachments = igws[0].get("Attachments", [])
+    assert [a["VpcId"] for a in attachments] == [deployment.outputs["vpc_id"]]
+    assert attachments[0].get("State", "available") in ("available", "attached"), attachments
+
+
+def test_06_route_table(deployment: Deployment, aws_client: Client) -> None:
+    ec2 = aws_client("ec2")
+    igw_id = ec2.describe_internet_gateways(Filters=_by_tag())["InternetGateways"][0][
+        "InternetGatewayId"
+    ]
+    tables = ec2.describe_route_tables(Filters=_by_tag("Name", f"{DN}-public"))["RouteTables"]
+    assert len(tables) == 1, tables
+    table = tables[0]
+    assert table["VpcId"] == deployment.outputs["vpc_id"]
+    default_routes = [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    assert [r.get("GatewayId") for r in default_routes] == [igw_id]
+    associated = {a["SubnetId"] for a in table.get("Associations", []) if a.get("SubnetId")}
+    assert associated == set(deployment.outputs["subnet_ids"])
+
+
+def test_07_security_group_ingress_exactly(deployment: Deployment, aws_client: Client) -> None:
+    groups = aws_client("ec2").describe_security_groups(
+        GroupIds=[deployment.outputs["security_group_id"]]
+    )["SecurityGroups"]
+    assert len(groups) == 1
+    group = groups[0]
+    assert group["GroupName"] == f"{DN}-instances"
+    assert group["VpcId"] == deployment.outputs["vpc_id"]
+    source_cidr = "127.0.0.1/32"
+    expected = {
+        ("tcp", 22, 22, source_cidr),
+        (
+            "tcp",
+            _port(deployment, "container_ssh_port", 2222),
+            _port(deployment, "container_ssh_port", 2222),
+            source_cidr,
+        ),
+        (
+            "tcp",
+            _port(deployment, "jupyter_port", 80),
+            _port(deployment, "jupyter_port", 80),
+            source_cidr,
+        ),
+    }
+    actual: set[tuple[str, int, int, str]] = set()
+    for permission in group["IpPermissions"]:
+        assert not permission.get("Ipv6Ranges"), permission
+        assert not permission.get("UserIdGroupPairs"), permission
+        assert not permission.get("PrefixListIds"), permission
+        for ip_range in permission.get("IpRanges", []):
+            actual.add(
+                (
+                    permission["IpProtocol"],
+                    permission.get("FromPort", -1),
+                    permission.get("ToPort", -1),
+                    ip_range["CidrIp"],
+                )
+            )
+    assert actual == expected
+
+
+def _attached(iam: Any, role: str) -> set[str]:
+    policies = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    return {p["PolicyName"] for p in policies}
+
+
+def test_08_iam_managed_policies(deployment: Deployment, aws_client: Client) -> None:
+    del deployment
+    iam = aws_client("iam")
+    assert "AmazonEC2ContainerServiceforEC2Role" in _attached(iam, f"{DN}-ecs-instance")
+    assert "AmazonEC2SpotFleetTaggingRole" in _attached(iam, f"{DN}-spot-fleet")
+    assert "AmazonECSTaskExecutionRolePolicy" in _attached(iam, f"{DN}-task-execution")
+
+
+def _task_role_statements(iam: Any, role: str) -> list[dict[str, Any]]:
+    documents: list[Any] = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        documents.append(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+    for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(
+            iam.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=version)[
+                "PolicyVersion"
+            ]["Document"]
+        )
+    statements: list[dict[str, Any]] = []
+    for document in documents:
+        if isinstance(document, str):
+            document = json.loads(document)
+        statements.extend(_as_list(document.get("Statement", [])))
+    return statements
+
+
+def test_09_task_role_least_privilege(deployment: Deployment, aws_client: Client) -> None:
+    del deployment
+    iam = aws_client("iam")
+    statements = _task_role_statements(iam, f"{DN}-task")
+    assert statements, "the task role has no policy"
+    account = aws_client("sts").get_caller_identity()["Account"]
+    buckets = set(bucket_names(DN, account, REGION))
+    log_group = log_group_name(DN)
+    named_buckets: set[str] = set()
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = _as_list(statement.get("Action", []))
+        resources = _as_list(statement.get("Resource", []))
+        assert not ("*" in actions and "*" in resources), f"'*' on '*': {statement}"
+        for resource in resources:
+            if resource.startswith("arn:aws:s3:::"):
+                bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+                assert bucket in buckets, f"{bucket} is not one of this deployment's buckets"
+                named_buckets.add(bucket)
+            elif resource.startswith("arn:aws:logs:"):
+                assert f":log-group:{log_group}" in resource, f"{resource} is another log group"
+    assert named_buckets, f"the task role names none of the buckets: {statements}"
+
+
+def test_10_instance_profile(deployment: Deployment, aws_client: Client) -> None:
+    del deployment
+    profile = aws_client("iam").get_instance_profile(InstanceProfileName=f"{DN}-ecs-instance")
+    roles = [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]]
+    assert roles == [f"{DN}-ecs-instance"]
+
+
+def test_11_buckets(deployment: Deployment, aws_client: Client) -> None:
+    s3 = aws_client("s3")
+    account = aws_client("sts").get_caller_identity()["Account"]
+    names = bucket_names(DN, account, REGION)
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert set(names) <= existing, f"missing buckets {set(names) - existing}"
+    outputs_buckets = deployment.outputs["buckets"]
+    listed = outputs_buckets.values() if isinstance(outputs_buckets, dict) else outputs_buckets
+    assert set(listed) == set(names)
+    for name in names:
+        block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        assert block == {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }, f"{name}: {block}"
+        rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rules and rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], name
+
+
+def test_12_log_group(deployment: Deployment, aws_client: Client) -> None:
+    del deployment
+    groups = aws_client("logs").describe_log_groups(logGroupNamePrefix=log_group_name(DN))[
+        "logGroups"
+    ]
+    matching = [g for g in groups if g["logGroupName"] == log_group_name(DN)]
+    assert len(matching) == 1
+    assert matching[0].get("retentionInDays"), "no retention on the log group"
+
+
+def test_13_ecr_repository(deployment: Deployment, aws_client: Client) -> None:
+    ecr = aws_client("ecr")
+    repos = ecr.describe_repositories(repositoryNames=[ecr_repository_name(DN)])["repositories"]
+    assert len(repos) == 1
+    assert repos[0]["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repos[0]["repositoryUri"] == deployment.outputs["ecr_repository_uri"]
+    policy = ecr.get_lifecycle_policy(repositoryName=ecr_repository_name(DN))
+    assert json.loads(policy["lifecyclePolicyText"]).get("rules"), policy
+
+
+def test_14_cluster(deployment: Deployment, aws_client: Client) -> None:
+    del deployment
+    clusters = aws_client("ecs").describe_clusters(clusters=[DN])["clusters"]
+    assert [c["status"] for c in clusters] == ["ACTIVE"]
+
+
+def test_15_spot_fleet_and_container_instances(deployment: Deployment, aws_client: Client) -> None:
+    ec2 = aws_client("ec2")
+    fleet_id = deployment.outputs["spot_fleet_request_id"]
+    fleets = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet_id])[
+        "SpotFleetRequestConfigs"
+    ]
+    assert len(fleets) == 1
+    fleet = fleets[0]
+    assert fleet["SpotFleetRequestState"] == "active"
+    config = fleet["SpotFleetRequestConfig"]
+    target = int(config["TargetCapacity"])
+    assert target >= 1
+    assert int(config.get("FulfilledCapacity", 0)) == target, config
+    fleet_instances = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet_id)[
+        "ActiveInstances"
+    ]
+    instance_ids = sorted(i["InstanceId"] for i in fleet_instances)
+    assert sorted(deployment.outputs["instance_ids"]) == instance_ids
+
+    ecs = aws_client("ecs")
+    arns = ecs.list_container_instances(cluster=DN)["containerInstanceArns"]
+    described = (
+        ecs.describe_container_instances(cluster=DN, containerInstances=arns)["containerInstances"]
+        if arns
+        else []
+    )
+    active = sorted(c["ec2InstanceId"] for c in described if c["status"] == "ACTIVE")
+    assert len(active) == target, f"{len(active)} ACTIVE container instances, want {target}"
+    assert active == instance_ids
+
+
+# --- rerun ---------------------------------------------------------------------------------------
+
+
+def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
+    del deployment
+    result = run_playbook("site.yml", "-e", f"deployment_name={DN}")
+    assert_playbook_ok(result, "the second site.yml")
+    changed = recap_changed(result.stdout)
+    assert changed == 0, f"the second site.yml changed {changed} things:\n{tail(result.stdout)}"
+
+
+# --- teardown ------------------------------------------------------------------------------------
+
+
+def test_30_teardown_leaves_nothing(deployment: Deployment) -> None:
+    result = run_playbook("teardown.yml", "-e", f"deployment_name={DN}")
+    assert_playbook_ok(result, "teardown.yml")
+    counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
+    print(f"resources of {DN} after teardown: {json.dumps(counts, sort_keys=True)}")
+    left = {kind: n for kind, n in counts.items() if n}
+    assert not left, f"teardown left {left}"
+    assert not deployment.outputs_path.exists(), f"{deployment.outputs_path} is still there"
+
+
+def test_31_second_teardown_changes_nothing(deployment: Deployment) -> None:
+    del deployment
+    result = run_playbook("teardown.yml", "-e", f"deployment_name={DN}")
+    assert_playbook_ok(result, "the second teardown.yml")
+    changed = recap_changed(result.stdout)
+    assert changed == 0, f"the second teardown.yml changed {changed}:\n{tail(result.stdout)}"
