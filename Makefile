@@ -13,7 +13,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
-PYTEST_ARGS ?= -ra
+PYTEST_ARGS ?=
 
 # Every recipe finds the venv's ansible-playbook, molecule, ruff, ... first.
 export PATH := $(BIN):$(PATH)
