@@ -10,7 +10,7 @@ module: ecs_dl_preflight
 short_description: Validate the deployment's inputs and AWS connection before creating anything
 description:
   - With O(checks=inputs), validates the deployment's inputs offline (no AWS call, no
-    credentials needed): deployment name, region, VPC and subnet CIDR blocks, instance
+    credentials needed) the deployment name, region, VPC and subnet CIDR blocks, instance
     types, target capacity, source CIDR and ports. All problems are reported at once,
     in one line, joined by C(; ).
   - With O(checks=aws), finds credentials, calls STS C(GetCallerIdentity), checks that
@@ -113,6 +113,12 @@ warnings:
   sample:
     - "source_cidr '0.0.0.0/0' opens SSH and Jupyter to the whole internet
       (allow_open_source_cidr is true)"
+errors:
+  description: Each problem found by O(checks=inputs); C(msg) joins them with C(; ).
+  returned: when O(checks=inputs) fails
+  type: list
+  elements: str
+  sample: ["spot_fleet_target_capacity is 0; it must be from 1 to 50 instances"]
 account_id:
   description: The AWS account the credentials belong to.
   returned: when O(checks=aws)
