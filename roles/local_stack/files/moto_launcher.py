@@ -3,14 +3,17 @@
 
 Run it with the project's venv python (the one that runs ansible-playbook):
 
-    .venv/bin/python moto_launcher.py --port 5100 --pidfile .local/moto.pid --logfile .local/logs/moto.log
+    .venv/bin/python moto_launcher.py --port 5100 \
+        --pidfile .local/moto.pid --logfile .local/logs/moto.log
 
 What it does, in order:
 1. Checks that the installed moto is 5.2.x, the version the workarounds below were tested with
    (pinned in requirements.txt); any other version is refused with a clear message.
 2. Sets MOTO_IAM_LOAD_MANAGED_POLICIES=true, so that AWS managed policies
    (e.g. AmazonEC2ContainerServiceforEC2Role) exist and can be attached to roles.
-3. Starts moto's server (moto.server.ThreadedMotoServer) on HOST:PORT.
+3. Starts moto's server on HOST:PORT: the same WSGI app and server as
+   moto.server.ThreadedMotoServer, but bound before the serving thread starts, so that a port
+   in use fails at once (ThreadedMotoServer.start() waits forever when the bind fails).
 4. Once /moto-api/ answers, POSTs /moto-api/state-manager/set-transition with
    {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}:
    otherwise moto advances an ECS task one state (PROVISIONING -> ... -> STOPPED) each time it is
@@ -18,21 +21,24 @@ What it does, in order:
 5. With --pidfile, detaches first (own session, stdio to --logfile), writes the PID file only
    when steps 3-4 are done, and the foreground process exits 0 then (or 1 with the reason),
    so the caller knows the server is ready. SIGTERM/SIGINT stop the server and remove the PID file.
+   Starts are serialized with a lock on PIDFILE.lock: when PIDFILE already names a live process
+   (e.g. a concurrent run won the race), it prints "already running" and exits 0.
    Without --pidfile it stays in the foreground (Ctrl-C stops it).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from types import FrameType
 
 PINNED_MOTO = "5.2."
 ECS_TASK_TRANSITION = {
@@ -79,13 +85,14 @@ def check_moto_version() -> str:
         import moto
     except ImportError:
         sys.exit(
-            "moto_launcher: moto is not installed in this python; install moto[server]==5.2.5 (requirements.txt)"
+            "moto_launcher: moto is not installed in this python; "
+            "install moto[server]==5.2.5 (requirements.txt)"
         )
     version = str(moto.__version__)
     if not version.startswith(PINNED_MOTO):
         sys.exit(
-            f"moto_launcher: moto {version} found, but this launcher and its workarounds are for moto "
-            f"{PINNED_MOTO}x; install the pinned version (requirements.txt)"
+            f"moto_launcher: moto {version} found, but this launcher and its workarounds "
+            f"are for moto {PINNED_MOTO}x; install the pinned version (requirements.txt)"
         )
     return version
 
@@ -120,41 +127,80 @@ def set_ecs_task_transition(base_url: str) -> None:
             raise RuntimeError(f"set-transition answered HTTP {response.status}")
 
 
-def serve(
-    host: str, port: int, timeout: float, version: str, on_ready: Callable[[], None]
-) -> None:
+def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable[[], None]) -> None:
     """Run the server until SIGTERM/SIGINT; call on_ready() once it is configured."""
     os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=True)
-    stopping = False
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    server.start()
+    print(f"moto_launcher: starting moto {version} on {host}:{port}", flush=True)
+    try:
+        server = make_server(
+            host,
+            port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=MotoRequestHandler,
+        )
+    except (OSError, SystemExit) as error:
+        # werkzeug exits (SystemExit) with a message when the port is in use.
+        raise RuntimeError(f"cannot listen on {host}:{port} (port in use?): {error}") from None
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stopping.set())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     base_url = f"http://{host}:{port}"
     wait_until_answers(base_url, timeout)
     set_ecs_task_transition(base_url)
     print(
-        f"moto_launcher: moto {version} ready on {base_url} (managed IAM policies loaded, ECS tasks manual)",
+        f"moto_launcher: moto {version} ready on {base_url} "
+        "(managed IAM policies loaded, ECS tasks manual)",
         flush=True,
     )
     on_ready()
-    while not stopping:
-        signal.pause()
+    while not stopping.wait(1):
+        pass
     print("moto_launcher: stopping", flush=True)
-    server.stop()
+    server.shutdown()
+    thread.join(10)
+
+
+def live_pid(pidfile: str) -> int | None:
+    """The PID in pidfile if it names a live (not zombie) process, else None."""
+    try:
+        with open(pidfile, encoding="ascii") as handle:
+            pid = int(handle.read().split()[0])
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return None
+        return pid
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run_detached(args: argparse.Namespace, version: str) -> int:
-    """Fork into the background; return in the foreground once the server is ready (0) or failed (1)."""
+    """Start the server in the background; return 0 once it is ready, 1 if it failed."""
     pidfile = os.path.abspath(args.pidfile)
     logfile = os.path.abspath(args.logfile or os.path.splitext(pidfile)[0] + ".log")
+    # One start at a time: a concurrent start waits here, then finds the PID file of the first.
+    with open(pidfile + ".lock", "w", encoding="ascii") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        running = live_pid(pidfile)
+        if running:
+            print(f"moto already running on http://{args.host}:{args.port} (pid {running})")
+            return 0
+        return start_detached(args, version, pidfile, logfile, lock.fileno())
+
+
+def start_detached(
+    args: argparse.Namespace, version: str, pidfile: str, logfile: str, lock_fd: int
+) -> int:
+    """Double-fork the server; wait in the foreground for its report."""
     read_end, write_end = os.pipe()
     if os.fork() > 0:
         os.close(write_end)
@@ -162,7 +208,8 @@ def run_detached(args: argparse.Namespace, version: str) -> int:
             report = pipe.read().strip()
         if report.startswith("ready "):
             print(
-                f"moto {version} ready on http://{args.host}:{args.port} (pid {report.split()[1]}, log {logfile})"
+                f"moto {version} ready on http://{args.host}:{args.port} "
+                f"(pid {report.split()[1]}, log {logfile})"
             )
             return 0
         print(
@@ -171,6 +218,8 @@ def run_detached(args: argparse.Namespace, version: str) -> int:
         )
         return 1
     os.close(read_end)
+    # The server must not keep the start lock: the next start waits on it.
+    os.close(lock_fd)
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
@@ -187,21 +236,18 @@ def run_detached(args: argparse.Namespace, version: str) -> int:
 
     try:
         serve(args.host, args.port, args.timeout, version, ready)
-    # Report any start-up failure to the waiting foreground process.
+    # Report any start-up failure to the waiting foreground process, then exit.
     except Exception as error:
+        print(f"moto_launcher: {type(error).__name__}: {error}", flush=True)
         try:
-            os.write(write_end, f"{type(error).__name__}: {error}".encode())
+            os.write(write_end, f"{error}".encode())
         except OSError:
             pass
-        raise
+        os._exit(1)
     finally:
-        try:
-            with open(pidfile, encoding="ascii") as handle:
-                if handle.read().strip() == str(os.getpid()):
-                    os.unlink(pidfile)
-        except OSError:
-            pass
-    return 0
+        if live_pid(pidfile) == os.getpid():
+            os.unlink(pidfile)
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
 #!/usr/bin/python
 """Tell whether a local service's port is free, held by our own process, or taken by another."""
+# Ansible modules put DOCUMENTATION/EXAMPLES/RETURN before the imports.
+# ruff: noqa: E402
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ module: local_stack_probe
 short_description: Find who holds a local service's port and PID file
 description:
   - Reads a PID file and checks that it names a live process whose command line contains
-    O(cmdline_contains) (a process of ours), checks whether O(host):O(port) accepts connections,
-    and optionally whether an HTTP O(http_path) answers 200 with O(http_expect) in its body or headers.
+    O(cmdline_contains) (a process of ours), checks whether O(host):O(port) accepts
+    connections, and optionally whether an HTTP O(http_path) answers 200 with
+    O(http_expect) in its body or headers.
   - Only reads; never changes anything (check mode supported).
 options:
   name:
@@ -33,8 +36,14 @@ options:
     type: str
     required: true
   http_path:
-    description: Path to GET on the port; a 200 answer containing O(http_expect) counts as the service answering.
+    description: >-
+      Path to GET on the port; a 200 answer containing O(http_expect) counts as the
+      service answering.
     type: str
+  setting:
+    description: The variable that sets O(port), named in RV(conflict).
+    type: str
+    default: ""
   http_expect:
     description: Text expected in the body or headers of the O(http_path) answer.
     type: str
@@ -58,8 +67,9 @@ EXAMPLES = r"""
 RETURN = r"""
 state:
   description: >-
-    C(ours) (the PID file names a live process of ours), C(answers) (not ours by PID file, but the
-    port answers as the service would), C(free) (nothing listens), C(foreign) (another program listens).
+    C(ours) (the PID file names a live process of ours), C(answers) (not ours by PID
+    file, but the port answers as the service would), C(free) (nothing listens),
+    C(foreign) (another program listens).
   type: str
   returned: always
 pid:
@@ -73,6 +83,10 @@ listening:
 answers:
   description: Whether O(http_path) answered 200 with O(http_expect).
   type: bool
+  returned: always
+conflict:
+  description: When O(port) is taken by another program, a one-line message saying what to change.
+  type: str
   returned: always
 stale_pidfile:
   description: Whether a PID file exists that names no live process of ours.
@@ -98,7 +112,7 @@ def read_pid(pidfile: str) -> int | None:
 
 
 def process_cmdline(pid: int) -> str | None:
-    """Return the command line of a live process, or None when it does not exist (or is a zombie)."""
+    """Return the command line of a live process; None if it does not exist or is a zombie."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
@@ -121,9 +135,7 @@ def port_listening(host: str, port: int) -> bool:
 def http_answers(host: str, port: int, path: str, expect: str) -> bool:
     """Whether GET path answers 200 with `expect` in its headers or body."""
     try:
-        with urllib.request.urlopen(
-            f"http://{host}:{port}{path}", timeout=5
-        ) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as response:
             text = str(response.headers) + response.read(65536).decode(errors="replace")
             return response.status == 200 and expect in text
     except (urllib.error.URLError, OSError, ValueError):
@@ -141,6 +153,7 @@ def main() -> None:
             "cmdline_contains": {"type": "str", "required": True},
             "http_path": {"type": "str"},
             "http_expect": {"type": "str", "default": ""},
+            "setting": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -152,9 +165,7 @@ def main() -> None:
     answers = (
         listening
         and bool(params["http_path"])
-        and http_answers(
-            params["host"], params["port"], params["http_path"], params["http_expect"]
-        )
+        and http_answers(params["host"], params["port"], params["http_path"], params["http_expect"])
     )
     if ours:
         state = "ours"
@@ -170,6 +181,13 @@ def main() -> None:
         pid=pid if ours else None,
         listening=listening,
         answers=answers,
+        conflict=(
+            f"Port {params['port']} on {params['host']} is in use by another program "
+            f"(not our {params['name']}): stop it, or set {params['setting'] or 'its port'} "
+            "to a free port."
+            if state == "foreign"
+            else ""
+        ),
         stale_pidfile=pid is not None
         and not ours
         or (pid is None and os.path.exists(params["pidfile"])),
