@@ -31,6 +31,9 @@ options:
     description: PID file the service writes (or its launcher writes).
     type: path
     required: true
+  pid:
+    description: Check this PID instead of the one in O(pidfile), e.g. while it exits.
+    type: int
   cmdline_contains:
     description: Text that the command line of the process in O(pidfile) must contain to be ours.
     type: str
@@ -150,6 +153,7 @@ def main() -> None:
             "host": {"type": "str", "default": "127.0.0.1"},
             "port": {"type": "int"},
             "pidfile": {"type": "path", "required": True},
+            "pid": {"type": "int"},
             "cmdline_contains": {"type": "str", "required": True},
             "http_path": {"type": "str"},
             "http_expect": {"type": "str", "default": ""},
@@ -158,7 +162,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    pid = read_pid(params["pidfile"])
+    pid = params["pid"] or read_pid(params["pidfile"])
     cmdline = process_cmdline(pid) if pid else None
     ours = cmdline is not None and params["cmdline_contains"] in cmdline
     listening = bool(params["port"]) and port_listening(params["host"], params["port"])
