@@ -14,6 +14,8 @@ What it does, in order:
 3. Starts moto's server on HOST:PORT: the same WSGI app and server as
    moto.server.ThreadedMotoServer, but bound before the serving thread starts, so that a port
    in use fails at once (ThreadedMotoServer.start() waits forever when the bind fails).
+3b. Applies the fixes of moto_aws_compat.py (beside this file): answers that AWS gives and
+   moto 5.2.x leaves out, which the collections' modules depend on.
 4. Once /moto-api/ answers, POSTs /moto-api/state-manager/set-transition with
    {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}:
    otherwise moto advances an ECS task one state (PROVISIONING -> ... -> STOPPED) each time it is
@@ -137,7 +139,14 @@ def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable
     )
     from werkzeug.serving import make_server
 
-    print(f"moto_launcher: starting moto {version} on {host}:{port}", flush=True)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import moto_aws_compat
+
+    fixes = moto_aws_compat.apply()
+    print(
+        f"moto_launcher: starting moto {version} on {host}:{port} (fixes: {', '.join(fixes)})",
+        flush=True,
+    )
     try:
         server = make_server(
             host,
