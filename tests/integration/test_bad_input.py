@@ -44,7 +44,11 @@ CASES = [
     ),
     ("one-subnet", {"network_subnet_cidrs": ["10.0.1.0/24"]}, "exactly 2"),
     ("region-unknown", {"aws_region": "mars-north-1"}, "aws_region"),
-    ("instance-type-malformed", {"spot_fleet_instance_types": ["large"]}, "not an EC2 instance type"),
+    (
+        "instance-type-malformed",
+        {"spot_fleet_instance_types": ["large"]},
+        "not an EC2 instance type",
+    ),
     ("instance-type-unknown", {"spot_fleet_instance_types": ["m5.huge"]}, "m5.huge"),
     ("capacity-zero", {"spot_fleet_target_capacity": 0}, "spot_fleet_target_capacity"),
     ("capacity-negative", {"spot_fleet_target_capacity": -2}, "spot_fleet_target_capacity"),
