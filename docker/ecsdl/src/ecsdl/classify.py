@@ -1,0 +1,257 @@
+"""`classify`: is there a cat in these images? ImageNet classifiers in MXNet checkpoint format.
+
+Every readable image goes through the model in ONE forward pass. For each image: the summed
+probability of the ImageNet cat classes 281..285 (tabby, tiger cat, Persian, Siamese, Egyptian
+cat), the verdict `is_cat` (that sum >= --threshold) and the top-K labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+
+from ecsdl import EcsdlError, __version__
+from ecsdl.model import Model, load_model
+from ecsdl.preprocess import batch, decode, to_array
+from ecsdl.sources import read_bytes
+
+# ImageNet-1k class indices 281..285: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat.
+CAT_CLASSES = range(281, 286)
+IMAGENET_CLASSES = 1000
+# A cat when the model puts at least half its mass on the cat classes: the summed probability is
+# the model's P(cat) once the 1000 classes are folded into cat / not cat, and 0.5 is that binary
+# question's natural boundary. The shared MobileNets give 0.88-0.97 for a cat photo and < 0.01
+# for coffee, an astronaut and a rocket, so any threshold from 0.1 to 0.8 gives the same verdicts.
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_TOP = 5
+
+EXIT_OK = 0
+EXIT_IMAGE_ERROR = 1
+EXIT_USAGE = 2
+EXIT_MODEL_ERROR = 3
+
+
+@dataclass
+class Result:
+    """The verdict for one image (the JSON line of `classify --json`)."""
+
+    image: str
+    is_cat: bool
+    cat_probability: float
+    top: list[dict[str, float | str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "image": self.image,
+            "is_cat": self.is_cat,
+            "cat_probability": self.cat_probability,
+            "top": self.top,
+        }
+
+    def as_text(self) -> str:
+        verdict = "CAT" if self.is_cat else "no cat"
+        tops = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in self.top)
+        return f"{self.image}: {verdict} (cat probability {self.cat_probability:.3f}); top: {tops}"
+
+
+def cat_probability(probabilities: np.ndarray) -> np.ndarray:
+    """Summed probability of the cat classes per row; 0 for models that are not ImageNet-1k."""
+    probabilities = np.atleast_2d(probabilities)
+    if probabilities.shape[1] != IMAGENET_CLASSES:
+        return np.zeros(probabilities.shape[0])
+    return probabilities[:, CAT_CLASSES.start : CAT_CLASSES.stop].sum(axis=1)
+
+
+def top_k(row: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, float | str]]:
+    """The k most probable classes of one row, most probable first."""
+    order = np.argsort(row)[::-1][:k]
+    return [{"label": labels[i], "probability": round(float(row[i]), 6)} for i in order]
+
+
+def load_image(uri: str, model: Model) -> np.ndarray:
+    """Read, decode and preprocess one image for `model`; EcsdlError with one line if it fails."""
+    spec = model.spec
+    image = decode(read_bytes(uri), uri)
+    return to_array(image, (spec.height, spec.width), spec.channels, spec.crop)
+
+
+def classify_arrays(
+    model: Model,
+    names: Sequence[str],
+    arrays: Sequence[np.ndarray],
+    top: int = DEFAULT_TOP,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[Result]:
+    """One forward pass over preprocessed (C, H, W) arrays; one Result per name."""
+    if not arrays:
+        return []
+    probabilities = model.predict(batch(list(arrays)))
+    cats = cat_probability(probabilities)
+    return [
+        Result(
+            image=name,
+            is_cat=bool(cats[i] >= threshold),
+            cat_probability=round(float(cats[i]), 6),
+            top=top_k(probabilities[i], model.labels, top),
+        )
+        for i, name in enumerate(names)
+    ]
+
+
+def classify_images(
+    model: Model,
+    images: Sequence[str],
+    top: int = DEFAULT_TOP,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[list[Result], list[str]]:
+    """Classify images (paths, URLs, s3:// URIs): (results in input order, error lines)."""
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    errors: list[str] = []
+    for uri in images:
+        try:
+            arrays.append(load_image(uri, model))
+            names.append(uri)
+        except EcsdlError as exc:
+            errors.append(str(exc))
+    return classify_arrays(model, names, arrays, top, threshold), errors
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="classify",
+        description=(
+            "Classify images with an MXNet ImageNet classifier and say whether each shows a cat "
+            "(the summed probability of ImageNet classes 281..285, tabby to Egyptian cat). "
+            "All readable images go through the model in one forward pass."
+        ),
+        epilog=(
+            "Preprocessing: central square crop (87.5% of the shorter side unless the model "
+            "says otherwise), bilinear resize to the model's input size, RGB float32 in [0, 255], "
+            "NCHW. The cat verdict only means something for ImageNet-1k models (1000 classes); "
+            "for others, such as the digit models of `train`, is_cat is false and "
+            "cat_probability 0. Exit status: 0 all images classified, 1 some image could not be "
+            "read (the others are still reported), 2 usage error, 3 model or labels missing or "
+            "unloadable. S3 access uses the usual AWS credentials and honours AWS_ENDPOINT_URL."
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="PREFIX",
+        help="checkpoint prefix, a local path or s3://bucket/key-prefix: PREFIX-symbol.json and "
+        "PREFIX-0000.params (see --epoch) are loaded; float16-stored parameters are cast to "
+        "float32",
+    )
+    parser.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="class names, one per line in output order (path, URL or s3://); "
+        "default: labels.txt beside the checkpoint",
+    )
+    parser.add_argument(
+        "--top",
+        type=_positive_int,
+        default=DEFAULT_TOP,
+        metavar="K",
+        help=f"how many of the most probable labels to report per image (default {DEFAULT_TOP})",
+    )
+    parser.add_argument(
+        "--threshold",
+        type=_probability,
+        default=DEFAULT_THRESHOLD,
+        metavar="P",
+        help="is_cat is true when the summed cat probability is >= P "
+        f"(default {DEFAULT_THRESHOLD}: the model then gives 'cat' at least as much mass as "
+        "all other classes together)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per image and line: {"image", "is_cat", "cat_probability", '
+        '"top": [{"label", "probability"}, ...]}; default: one readable line per image',
+    )
+    parser.add_argument(
+        "--input-size",
+        type=_positive_int,
+        metavar="N",
+        help="resize images to N x N; default: from the symbol's data shape or the prefix's "
+        "trailing _N (mobilenet_v1_0.5_160 -> 160), else 224",
+    )
+    parser.add_argument(
+        "--epoch",
+        type=int,
+        default=0,
+        metavar="N",
+        help="load PREFIX-NNNN.params of that epoch (default 0)",
+    )
+    parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="also print the model load and forward-pass times on stderr",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="local path, http(s):// URL or s3://bucket/key of a PNG, JPEG, ... image",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        model = load_model(args.model, args.labels, epoch=args.epoch, size=args.input_size)
+    except EcsdlError as exc:
+        print(f"classify: {exc}", file=sys.stderr)
+        return EXIT_MODEL_ERROR
+    loaded = time.perf_counter()
+    results, errors = classify_images(model, args.images, args.top, args.threshold)
+    done = time.perf_counter()
+    for error in errors:
+        print(f"classify: {error}", file=sys.stderr)
+    for result in results:
+        print(json.dumps(result.as_dict()) if args.json else result.as_text(), file=out)
+    out.flush()
+    if args.timing:
+        print(
+            f"classify: model loaded in {loaded - started:.3f} s; "
+            f"{len(results)} image(s) read and classified in {done - loaded:.3f} s",
+            file=sys.stderr,
+        )
+    return EXIT_IMAGE_ERROR if errors else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""MXNet checkpoints (`PREFIX-symbol.json`, `PREFIX-0000.params`, `labels.txt` beside them) from a
+local path or s3://, loaded for CPU inference, float16-stored parameters included.
+
+The input shape comes, in this order, from: the caller (`--input-size`), the data node's
+`__shape__` or `ecsdl_input_shape` attribute (models made by `train` carry it), a trailing
+`_<size>` in the prefix's name (`mobilenet_v1_0.5_160` -> 160), else 224 with 3 channels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecsdl import EcsdlError
+from ecsdl.preprocess import DEFAULT_CROP
+from ecsdl.sources import SourceError, join, read_bytes
+
+DEFAULT_SIZE = 224
+_SIZE_SUFFIX = re.compile(r"_(\d{2,4})$")
+
+
+class ModelError(EcsdlError):
+    """A checkpoint or labels file that is missing or cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model's `data` input wants: channels, height, width, and the central crop."""
+
+    channels: int = 3
+    height: int = DEFAULT_SIZE
+    width: int = DEFAULT_SIZE
+    crop: float = DEFAULT_CROP
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in re.findall(r"\d+", text))
+
+
+def input_spec(symbol: dict[str, Any], prefix: str, size: int | None = None) -> InputSpec:
+    """The input spec of a symbol (parsed JSON) saved under `prefix`; `size` overrides H and W."""
+    data_node = next(
+        (n for n in symbol.get("nodes", []) if n.get("op") == "null" and n.get("name") == "data"),
+        None,
+    )
+    if data_node is None:
+        raise ModelError(f"{prefix}-symbol.json: no input named 'data'")
+    attrs = data_node.get("attrs") or data_node.get("attr") or {}
+    channels, height, width = 3, DEFAULT_SIZE, DEFAULT_SIZE
+    shape_text = attrs.get("ecsdl_input_shape") or attrs.get("__shape__")
+    crop = float(attrs.get("ecsdl_crop", DEFAULT_CROP))
+    if shape_text and len(_parse_shape(shape_text)) >= 3:
+        channels, height, width = _parse_shape(shape_text)[-3:]
+    else:
+        match = _SIZE_SUFFIX.search(prefix.rstrip("/").rsplit("/", 1)[-1])
+        if match:
+            height = width = int(match.group(1))
+    if size is not None:
+        height = width = size
+    return InputSpec(channels=channels, height=height, width=width, crop=crop)
+
+
+def read_labels(uri: str) -> list[str]:
+    """One label per line (the class order of the model's output)."""
+    try:
+        text = read_bytes(uri).decode("utf-8")
+    except SourceError as exc:
+        raise ModelError(f"labels: {exc}") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"labels: {uri}: not UTF-8 text") from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise ModelError(f"labels: {uri}: empty")
+    return labels
+
+
+def default_labels_uri(prefix: str) -> str:
+    """`labels.txt` in the folder of the checkpoint prefix."""
+    return join(prefix, "labels.txt")
+
+
+@dataclass
+class Model:
+    """A loaded checkpoint: `predict(batch)` gives one row of class probabilities per image."""
+
+    prefix: str
+    net: Any
+    spec: InputSpec
+    labels: list[str] = field(default_factory=list)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        import mxnet as mx
+
+        output = self.net(mx.nd.array(batch, dtype="float32")).asnumpy().astype(np.float64)
+        output = output.reshape(output.shape[0], -1)
+        return as_probabilities(output)
+
+
+def as_probabilities(output: np.ndarray) -> np.ndarray:
+    """Rows that already are probabilities stay; anything else (logits) goes through softmax."""
+    sums = output.sum(axis=1)
+    if np.all(output >= 0) and np.allclose(sums, 1.0, atol=1e-3):
+        return output
+    shifted = output - output.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def load_model(
+    prefix: str,
+    labels_uri: str | None = None,
+    epoch: int = 0,
+    size: int | None = None,
+) -> Model:
+    """Load `PREFIX-symbol.json` and `PREFIX-%04d.params` (epoch) with their labels."""
+    import mxnet as mx
+
+    symbol_uri = f"{prefix}-symbol.json"
+    params_uri = f"{prefix}-{epoch:04d}.params"
+    try:
+        symbol_bytes = read_bytes(symbol_uri)
+        params_bytes = read_bytes(params_uri)
+    except SourceError as exc:
+        raise ModelError(f"model: {exc}") from None
+    try:
+        symbol = json.loads(symbol_bytes)
+    except ValueError:
+        raise ModelError(f"model: {symbol_uri}: not an MXNet symbol (invalid JSON)") from None
+    spec = input_spec(symbol, prefix, size)
+    labels = read_labels(labels_uri or default_labels_uri(prefix))
+
+    with tempfile.TemporaryDirectory(prefix="ecsdl-model-") as tmp:
+        symbol_path = os.path.join(tmp, "model-symbol.json")
+        params_path = os.path.join(tmp, "model-0000.params")
+        Path(symbol_path).write_bytes(symbol_bytes)
+        Path(params_path).write_bytes(params_bytes)
+        ctx = mx.cpu()
+        try:
+            net = mx.gluon.SymbolBlock.imports(symbol_path, ["data"], ctx=ctx)
+            # cast_dtype: float16-stored weights become the block's float32 (MXNet has no fp16
+            # gemm on CPU); float32 checkpoints load unchanged.
+            net.collect_params().load(params_path, ctx=ctx, cast_dtype=True, dtype_source="current")
+        except (mx.base.MXNetError, AssertionError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"model: {prefix}: cannot load the checkpoint ({first})") from None
+    net.hybridize(static_alloc=True)
+    model = Model(prefix=prefix, net=net, spec=spec, labels=labels)
+    classes = model.predict(np.zeros((1, spec.channels, spec.height, spec.width), np.float32))
+    if classes.shape[1] != len(labels):
+        raise ModelError(
+            f"model: {prefix}: {classes.shape[1]} outputs but {len(labels)} labels "
+            f"in {labels_uri or default_labels_uri(prefix)}"
+        )
+    return model

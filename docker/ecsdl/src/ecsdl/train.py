@@ -1,0 +1,269 @@
+"""`train`: train a digit classifier with MXNet Gluon and save a checkpoint `classify` loads.
+
+Progress is printed the way the workshop's train_mnist.py (MXNet's Speedometer) did:
+
+    Epoch[0] Batch [50] Speed: 12345.67 samples/sec accuracy=0.912500
+    Epoch[0] Train-accuracy=0.934000
+    Epoch[0] Time cost=0.512
+    Epoch[0] Validation-accuracy=0.951389
+
+The saved graph takes float32 grey images in [0, 255] (the scaling is inside it, as the ImageNet
+models' normalisation is) and ends in softmax; its `data` node carries the input shape and a crop
+of 1.0, so `classify` preprocesses digit images without flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecsdl import EcsdlError, __version__
+from ecsdl.datasets import Dataset, load_digits, load_mnist
+from ecsdl.sources import join, write_bytes
+
+NETWORKS = ("mlp", "lenet")
+
+
+def build_network(name: str, classes: int) -> Any:
+    """The body to train (logits); `mlp` as train_mnist.py's default, or a small LeNet."""
+    from mxnet.gluon import nn
+
+    body = nn.HybridSequential(prefix="")
+    with body.name_scope():
+        if name == "mlp":
+            body.add(nn.Flatten(), nn.Dense(128, activation="relu"))
+            body.add(nn.Dense(64, activation="relu"), nn.Dense(classes))
+        elif name == "lenet":
+            body.add(nn.Conv2D(20, kernel_size=3, padding=1, activation="tanh"))
+            body.add(nn.MaxPool2D(pool_size=2, strides=2))
+            body.add(nn.Conv2D(50, kernel_size=3, padding=1, activation="tanh"))
+            body.add(nn.MaxPool2D(pool_size=2, strides=2))
+            body.add(nn.Flatten(), nn.Dense(500, activation="tanh"), nn.Dense(classes))
+        else:
+            raise EcsdlError(f"unknown network {name!r} (choose from {', '.join(NETWORKS)})")
+    return body
+
+
+def _classifier_class() -> Any:
+    """A block computing body(x / 255): logits for training, softmax on top for export."""
+    from mxnet.gluon import HybridBlock
+
+    class Classifier(HybridBlock):  # type: ignore[misc]
+        def __init__(self, inner: Any, softmax: bool) -> None:
+            super().__init__(prefix="")
+            self.softmax = softmax
+            with self.name_scope():
+                self.body = inner
+
+        def hybrid_forward(self, F: Any, x: Any) -> Any:  # noqa: N803 (Gluon's signature)
+            out = self.body(x * (1.0 / 255.0))
+            return F.softmax(out, axis=-1) if self.softmax else out
+
+    return Classifier
+
+
+def train_model(
+    dataset: Dataset,
+    network: str = "mlp",
+    epochs: int = 10,
+    batch_size: int = 64,
+    lr: float = 0.1,
+    log_every: int = 50,
+    seed: int = 0,
+    out: Any = None,
+) -> tuple[Any, float]:
+    """Train; returns (the trained network with softmax output, final validation accuracy)."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+
+    out = out or sys.stdout
+    mx.random.seed(seed)
+    rng = np.random.default_rng(seed)
+    ctx = mx.cpu()
+    classifier_cls = _classifier_class()
+    net = classifier_cls(build_network(network, len(dataset.labels)), softmax=False)
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    net.hybridize(static_alloc=True)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr, "momentum": 0.9})
+    n = len(dataset.train_y)
+    val_acc = 0.0
+    for epoch in range(epochs):
+        order = rng.permutation(n)
+        metric = mx.metric.Accuracy()
+        window = mx.metric.Accuracy()
+        epoch_start = tick = time.perf_counter()
+        for nbatch, start in enumerate(range(0, n, batch_size), start=1):
+            idx = order[start : start + batch_size]
+            x = mx.nd.array(dataset.train_x[idx], ctx=ctx)
+            y = mx.nd.array(dataset.train_y[idx], ctx=ctx)
+            with autograd.record():
+                logits = net(x)
+                loss = loss_fn(logits, y)
+            loss.backward()
+            trainer.step(len(idx))
+            metric.update([y], [logits])
+            window.update([y], [logits])
+            if nbatch % log_every == 0:
+                speed = log_every * batch_size / max(time.perf_counter() - tick, 1e-9)
+                name, value = window.get()
+                print(
+                    f"Epoch[{epoch}] Batch [{nbatch}] Speed: {speed:.2f} samples/sec "
+                    f"{name}={value:f}",
+                    file=out,
+                    flush=True,
+                )
+                window.reset()
+                tick = time.perf_counter()
+        name, value = metric.get()
+        print(f"Epoch[{epoch}] Train-{name}={value:f}", file=out, flush=True)
+        print(f"Epoch[{epoch}] Time cost={time.perf_counter() - epoch_start:.3f}", file=out)
+        val_acc = evaluate(net, dataset.val_x, dataset.val_y, batch_size)
+        print(f"Epoch[{epoch}] Validation-accuracy={val_acc:f}", file=out, flush=True)
+    exported = classifier_cls(net.body, softmax=True)
+    exported.hybridize()
+    return exported, val_acc
+
+
+def evaluate(net: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    import mxnet as mx
+
+    correct = 0
+    for start in range(0, len(y), batch_size):
+        logits = net(mx.nd.array(x[start : start + batch_size])).asnumpy()
+        correct += int((logits.argmax(axis=1) == y[start : start + batch_size]).sum())
+    return correct / max(len(y), 1)
+
+
+def save_checkpoint(net: Any, dataset: Dataset, prefix: str) -> list[str]:
+    """PREFIX-symbol.json, PREFIX-0000.params and labels.txt beside them (path or s3://)."""
+    import mxnet as mx
+
+    channels, height, width = dataset.input_shape
+    net(mx.nd.zeros((1, channels, height, width)))  # builds the cached graph export needs
+    with tempfile.TemporaryDirectory(prefix="ecsdl-train-") as tmp:
+        net.export(str(Path(tmp) / "model"), epoch=0)
+        symbol = json.loads((Path(tmp) / "model-symbol.json").read_text())
+        for node in symbol["nodes"]:
+            if node["op"] == "null" and node["name"] == "data":
+                node.setdefault("attrs", {}).update(
+                    {"ecsdl_input_shape": f"({channels}, {height}, {width})", "ecsdl_crop": "1.0"}
+                )
+        written = {
+            f"{prefix}-symbol.json": json.dumps(symbol, indent=2).encode(),
+            f"{prefix}-0000.params": (Path(tmp) / "model-0000.params").read_bytes(),
+            join(prefix, "labels.txt"): ("\n".join(dataset.labels) + "\n").encode(),
+        }
+    for uri, data in written.items():
+        write_bytes(uri, data)
+    return list(written)
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train",
+        description="Train a digit classifier with MXNet Gluon (CPU) and save an MXNet "
+        "checkpoint that `classify --model PREFIX` loads.",
+        epilog="Examples: `train --dataset digits --epochs 10` (offline, 1797 8x8 digits); "
+        "`train --dataset mnist --data s3://my-input-bucket/mnist --output "
+        "s3://my-model-bucket/mnist/mlp`. A digit model says nothing about cats: classify "
+        "reports is_cat false for it. Images to classify with it should be white digits on "
+        "black, like the training data. Exit status: 0 trained and saved, 1 data or output "
+        "error, 2 usage error.",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=("digits", "mnist"),
+        default="digits",
+        help="digits: scikit-learn's 8x8 digits shipped in the image (offline; default); "
+        "mnist: the 28x28 MNIST idx files from --data",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="PREFIX",
+        help="for mnist: a folder, http(s):// URL or s3:// prefix holding "
+        "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
+        "and t10k-labels-idx1-ubyte.gz",
+    )
+    parser.add_argument("--network", choices=NETWORKS, default="mlp", help="default mlp")
+    parser.add_argument(
+        "--epochs", type=_positive(int), default=10, help="passes over the data (default 10)"
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive(int), default=64, help="samples per step (default 64)"
+    )
+    parser.add_argument(
+        "--lr",
+        type=_positive(float),
+        default=0.1,
+        help="SGD learning rate, momentum 0.9 (default 0.1)",
+    )
+    parser.add_argument(
+        "--log-every",
+        type=_positive(int),
+        default=50,
+        metavar="N",
+        help="print speed and accuracy every N batches (default 50)",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="PREFIX",
+        help="checkpoint prefix, a local path or s3://bucket/key-prefix; writes "
+        "PREFIX-symbol.json, PREFIX-0000.params and labels.txt beside them "
+        "(default: model-DATASET/NETWORK in the current folder)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dataset == "mnist" and not args.data:
+        parser.error(
+            "--dataset mnist needs --data (a folder, URL or s3:// prefix of the idx files)"
+        )
+    output = args.output or f"model-{args.dataset}/{args.network}"
+    try:
+        dataset = load_mnist(args.data) if args.dataset == "mnist" else load_digits()
+        print(
+            f"train: {dataset.name}: {len(dataset.train_y)} training and {len(dataset.val_y)} "
+            f"validation images of {dataset.input_shape}",
+            flush=True,
+        )
+        net, _ = train_model(
+            dataset, args.network, args.epochs, args.batch_size, args.lr, args.log_every, args.seed
+        )
+        for uri in save_checkpoint(net, dataset, output):
+            print(f"train: wrote {uri}", flush=True)
+    except EcsdlError as exc:
+        print(f"train: {exc}", file=sys.stderr)
+        return 1
+    print(f"train: classify with `classify --model {output} IMAGE...`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Jupyter server settings of the ecs-dl image (system config: /etc/jupyter).
+
+Password only, from the environment at run time: JUPYTER_PASSWORD_HASH holds a
+`jupyter_server.auth.passwd()` hash (argon2), which ECS injects from an SSM SecureString. Without
+it the server refuses to start (never an open server); there is no token in URLs.
+"""
+
+import os
+import sys
+
+c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
+
+_password_hash = os.environ.get("JUPYTER_PASSWORD_HASH", "").strip()
+if ":" not in _password_hash:
+    sys.exit(
+        "jupyter_server_config: JUPYTER_PASSWORD_HASH is not set to a "
+        "jupyter_server.auth.passwd() hash; refusing to start Jupyter without a password"
+    )
+
+c.ServerApp.ip = "0.0.0.0"
+c.ServerApp.port = 8888
+c.ServerApp.port_retries = 0
+c.ServerApp.open_browser = False
+c.ServerApp.allow_remote_access = True
+# Behind the load balancer: honour X-Forwarded-* for the client's address and scheme.
+c.ServerApp.trust_xheaders = True
+c.ServerApp.root_dir = os.path.expanduser("~/work")
+c.PasswordIdentityProvider.hashed_password = _password_hash
+c.PasswordIdentityProvider.password_required = True
+c.PasswordIdentityProvider.allow_password_change = False
+c.IdentityProvider.token = ""
