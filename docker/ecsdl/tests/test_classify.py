@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from ecsdl.classify import (
+    CAT_CLASSES,
+    EXIT_IMAGE_ERROR,
+    EXIT_MODEL_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_parser,
+    cat_probability,
+    main,
+    top_k,
+)
+
+
+def test_cat_classes_are_imagenet_281_to_285():
+    assert list(CAT_CLASSES) == [281, 282, 283, 284, 285]
+
+
+def test_cat_probability_sums_the_five_cat_classes():
+    probs = np.zeros((2, 1000))
+    probs[0, 281:286] = [0.1, 0.2, 0.05, 0.05, 0.1]
+    probs[0, 0] = 0.5
+    probs[1, 280] = 0.6  # grey fox
+    probs[1, 286] = 0.4  # cougar
+    assert cat_probability(probs) == pytest.approx([0.5, 0.0])
+
+
+def test_cat_probability_is_zero_for_non_imagenet_models():
+    assert cat_probability(np.full((1, 10), 0.1)).tolist() == [0.0]
+
+
+def test_top_k_is_sorted():
+    labels = ["a", "b", "c"]
+    assert top_k(np.array([0.2, 0.5, 0.3]), labels, 2) == [
+        {"label": "b", "probability": 0.5},
+        {"label": "c", "probability": 0.3},
+    ]
+
+
+def run(argv, capsys):
+    out = io.StringIO()
+    code = main(argv, out=out)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+def test_json_contract(tiny_imagenet_model, images, json_lines, capsys):
+    argv = ["--model", tiny_imagenet_model, "--json", "--top", "3", images["red"], images["blue"]]
+    code, out, err = run(argv, capsys)
+    assert code == EXIT_OK, err
+    lines = json_lines(out)
+    assert [line["image"] for line in lines] == [images["red"], images["blue"]]
+    for line in lines:
+        assert set(line) == {"image", "is_cat", "cat_probability", "top"}
+        assert isinstance(line["is_cat"], bool)
+        assert isinstance(line["cat_probability"], float)
+        assert 0.0 <= line["cat_probability"] <= 1.0
+        assert len(line["top"]) == 3
+        for entry in line["top"]:
+            assert set(entry) == {"label", "probability"}
+            assert isinstance(entry["label"], str) and isinstance(entry["probability"], float)
+        probabilities = [entry["probability"] for entry in line["top"]]
+        assert probabilities == sorted(probabilities, reverse=True)
+    assert lines[0]["is_cat"] is True and lines[1]["is_cat"] is False
+
+
+def test_threshold_decides_is_cat(tiny_imagenet_model, images, json_lines, capsys):
+    code, out, _ = run(["--model", tiny_imagenet_model, "--json", images["red"]], capsys)
+    probability = json_lines(out)[0]["cat_probability"]
+    above = min(1.0, probability + 0.01)
+    code, out, _ = run(
+        ["--model", tiny_imagenet_model, "--json", "--threshold", str(above), images["red"]],
+        capsys,
+    )
+    assert code == EXIT_OK and json_lines(out)[0]["is_cat"] is False
+
+
+def test_text_output_is_one_line_per_image(tiny_imagenet_model, images, capsys):
+    code, out, _ = run(["--model", tiny_imagenet_model, images["red"], images["blue"]], capsys)
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{images['red']}: CAT (cat probability ")
+    assert lines[1].startswith(f"{images['blue']}: no cat (cat probability ")
+
+
+def test_bad_images_fail_one_line_each_and_the_good_one_is_reported(
+    tiny_imagenet_model, images, json_lines, capsys
+):
+    argv = [
+        "--model",
+        tiny_imagenet_model,
+        "--json",
+        images["bad"],
+        images["red"],
+        images["missing"],
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == EXIT_IMAGE_ERROR
+    assert [line["image"] for line in json_lines(out)] == [images["red"]]
+    assert err.splitlines() == [
+        f"classify: {images['bad']}: cannot decode (not an image Pillow can read)",
+        f"classify: {images['missing']}: no such file",
+    ]
+
+
+def test_unreachable_url_is_one_line(tiny_imagenet_model, images, capsys):
+    url = "http://127.0.0.1:9/cat.jpg"
+    code, out, err = run(["--model", tiny_imagenet_model, url, images["red"]], capsys)
+    assert code == EXIT_IMAGE_ERROR
+    assert len(out.splitlines()) == 1
+    assert err.startswith(f"classify: {url}: cannot fetch (") and len(err.splitlines()) == 1
+
+
+def test_missing_model_is_one_line(tmp_path, images, capsys):
+    prefix = str(tmp_path / "nothing")
+    code, out, err = run(["--model", prefix, images["red"]], capsys)
+    assert code == EXIT_MODEL_ERROR and out == ""
+    assert err == f"classify: model: {prefix}-symbol.json: no such file\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "m"], "the following arguments are required: IMAGE"),
+        (["x.jpg"], "the following arguments are required: --model"),
+        (["--model", "m", "--top", "0", "x.jpg"], "argument --top: must be at least 1"),
+        (["--model", "m", "--threshold", "1.5", "x.jpg"], "must be between 0 and 1"),
+        (["--model", "m", "--threshold", "cat", "x.jpg"], "not a number"),
+    ],
+)
+def test_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_parser_defaults():
+    args = build_parser().parse_args(["--model", "s3://b/m/x", "a.jpg", "https://h/b.png"])
+    assert (args.top, args.threshold, args.json, args.labels) == (5, 0.5, False, None)
+    assert args.images == ["a.jpg", "https://h/b.png"]
+
+
+def test_help_explains_every_option():
+    text = build_parser().format_help()
+    for option in ("--model", "--labels", "--top", "--json", "--threshold", "--input-size"):
+        assert option in text
