@@ -28,7 +28,9 @@ ENDPOINT_URL = "http://127.0.0.1:5100"
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
-DEPLOYMENT_NAME = "ecs-dl-it"
+# Override when two test runs share one moto server (each needs its own deployment name).
+DEPLOYMENT_NAME = os.environ.get("ECS_DL_IT_DEPLOYMENT", "ecs-dl-it")
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # git-ignored: full playbook outputs
 PLAYBOOK_TIMEOUT = int(os.environ.get("ECS_DL_PLAYBOOK_TIMEOUT", "1800"))
 
 _RECAP_CHANGED = re.compile(r"\bchanged=(\d+)")
@@ -79,17 +81,29 @@ def recap_changed(stdout: str) -> int:
     return total
 
 
+def save_artifact(name: str, text: str) -> Path:
+    """Keep a full playbook/Molecule output in tests/artifacts/NAME (git-ignored)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    path.write_text(text)
+    return path
+
+
 def tail(text: str, lines: int = 80) -> str:
     """The last `lines` lines of a playbook's output, for failure messages."""
     return "\n".join(text.splitlines()[-lines:])
 
 
-def assert_playbook_ok(result: subprocess.CompletedProcess[str], what: str) -> None:
-    """Fail with the playbook's tail when it did not exit 0."""
+def assert_playbook_ok(
+    result: subprocess.CompletedProcess[str], what: str, artifact: str | None = None
+) -> None:
+    """Fail with the playbook's tail when it did not exit 0 (full output in tests/artifacts/)."""
+    saved = save_artifact(artifact, result.stdout) if artifact else None
     if result.returncode != 0:
         pytest.fail(
             f"{what} failed (exit {result.returncode}): {' '.join(map(str, result.args))}\n"
-            f"{tail(result.stdout)}",
+            + (f"full output: {saved}\n" if saved else "")
+            + tail(result.stdout),
             pytrace=False,
         )
 
@@ -103,7 +117,7 @@ def repo_root() -> Path:
 def local_stack() -> subprocess.CompletedProcess[str]:
     """The local target's services (moto, dockerd, registry, sshd, base image), started once."""
     result = run_playbook("playbooks/local_stack.yml")
-    assert_playbook_ok(result, "the local stack (playbooks/local_stack.yml)")
+    assert_playbook_ok(result, "the local stack (playbooks/local_stack.yml)", "local_stack.log")
     return result
 
 
@@ -123,7 +137,7 @@ def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deploy
     del local_stack
     result = run_playbook("site.yml", "-e", f"deployment_name={DEPLOYMENT_NAME}")
     try:
-        assert_playbook_ok(result, f"site.yml for {DEPLOYMENT_NAME}")
+        assert_playbook_ok(result, f"site.yml for {DEPLOYMENT_NAME}", "site-1.log")
         outputs_path = REPO_ROOT / "outputs" / f"{DEPLOYMENT_NAME}.json"
         if not outputs_path.is_file():
             pytest.fail(
@@ -134,6 +148,7 @@ def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deploy
     finally:
         # For safety: the teardown tests have normally removed everything already.
         final = run_playbook("teardown.yml", "-e", f"deployment_name={DEPLOYMENT_NAME}")
+        save_artifact("teardown-final.log", final.stdout)
         if final.returncode != 0:
             print(f"final teardown.yml failed (exit {final.returncode}):\n{tail(final.stdout)}")
 

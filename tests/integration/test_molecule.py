@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.integration.conftest import REPO_ROOT, playbook_env, tail
+from tests.integration.conftest import REPO_ROOT, playbook_env, save_artifact, tail
 
 MOLECULE_TIMEOUT = 3600
 
@@ -24,6 +24,8 @@ def test_molecule_default_scenario(local_stack: subprocess.CompletedProcess[str]
         timeout=MOLECULE_TIMEOUT,
         check=False,
     )
+    saved = save_artifact("molecule-default.log", result.stdout)
     assert result.returncode == 0, (
-        f"molecule test failed (exit {result.returncode}):\n{tail(result.stdout, 120)}"
+        f"molecule test failed (exit {result.returncode}), full output in {saved}:\n"
+        f"{tail(result.stdout, 120)}"
     )

@@ -342,7 +342,7 @@ def test_15_spot_fleet_and_container_instances(deployment: Deployment, aws_clien
 def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
     del deployment
     result = run_playbook("site.yml", "-e", f"deployment_name={DN}")
-    assert_playbook_ok(result, "the second site.yml")
+    assert_playbook_ok(result, "the second site.yml", "site-2.log")
     changed = recap_changed(result.stdout)
     assert changed == 0, f"the second site.yml changed {changed} things:\n{tail(result.stdout)}"
 
@@ -352,7 +352,7 @@ def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
 
 def test_30_teardown_leaves_nothing(deployment: Deployment) -> None:
     result = run_playbook("teardown.yml", "-e", f"deployment_name={DN}")
-    assert_playbook_ok(result, "teardown.yml")
+    assert_playbook_ok(result, "teardown.yml", "teardown-1.log")
     counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
     print(f"resources of {DN} after teardown: {json.dumps(counts, sort_keys=True)}")
     left = {kind: n for kind, n in counts.items() if n}
@@ -363,6 +363,6 @@ def test_30_teardown_leaves_nothing(deployment: Deployment) -> None:
 def test_31_second_teardown_changes_nothing(deployment: Deployment) -> None:
     del deployment
     result = run_playbook("teardown.yml", "-e", f"deployment_name={DN}")
-    assert_playbook_ok(result, "the second teardown.yml")
+    assert_playbook_ok(result, "the second teardown.yml", "teardown-2.log")
     changed = recap_changed(result.stdout)
     assert changed == 0, f"the second teardown.yml changed {changed}:\n{tail(result.stdout)}"
