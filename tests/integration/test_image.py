@@ -1,0 +1,389 @@
+"""The MXNet image (docker/): it builds, its package tests pass in the test stage, `classify` finds
+the cat with both shared MobileNets, Jupyter and sshd run as promised, and no secret is in it.
+
+The session builds the image itself with the docker CLI (classic builder, as the role does), on
+the local target's offline Debian base (`make up` makes it). The build host's extra CA
+certificates go to docker/certs/ for the builder stage, as the role copies them.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKER_DIR = REPO_ROOT / "docker"
+MODELS_DIR = (REPO_ROOT / ".." / "shared" / "models" / "imagenet-mobilenet").resolve()
+MODELS = ("mobilenet_v1_0.5_160", "mobilenet_v1_0.25_128")
+BASE_IMAGE = os.environ.get("ECS_DL_BASE_IMAGE", "ecs-dl/debian:bookworm-minbase")
+IMAGE = "ecsdl-test/mxnet:test"
+TEST_STAGE_IMAGE = "ecsdl-test/mxnet:test-stage"
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+BUILD_TIMEOUT = int(os.environ.get("ECS_DL_IMAGE_BUILD_TIMEOUT", "1200"))
+SAMPLES = {"chelsea": True, "coffee": False, "astronaut": False, "rocket": False}
+PASSWORD = "correct horse battery staple"
+
+
+def docker(*args: str, timeout: int = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"docker {' '.join(args[:3])} ... failed ({result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def build(*args: str) -> None:
+    docker(
+        "build",
+        "--build-arg",
+        f"BASE_IMAGE={BASE_IMAGE}",
+        *args,
+        str(DOCKER_DIR),
+        timeout=BUILD_TIMEOUT,
+    )
+
+
+@pytest.fixture(scope="session")
+def host_ca_certs() -> list[Path]:
+    return sorted(HOST_CA_DIR.glob("*.crt"))
+
+
+@pytest.fixture(scope="session")
+def image(host_ca_certs: list[Path]) -> Iterator[str]:
+    """The runtime image, built once; the test stage (package tests) built right after it."""
+    if shutil.which("docker") is None:
+        pytest.fail("the docker CLI is not on PATH")
+    if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
+        pytest.fail(
+            f"the base image {BASE_IMAGE} is missing: run `make up` (the local target) first"
+        )
+    copied = []
+    for cert in host_ca_certs:  # as the role does: the builder stage trusts the host's extra CAs
+        target = DOCKER_DIR / "certs" / cert.name
+        if not target.exists():
+            shutil.copyfile(cert, target)
+            copied.append(target)
+    try:
+        build("--target", "runtime", "-t", IMAGE)
+        build("--target", "test", "-t", TEST_STAGE_IMAGE)
+    finally:
+        for target in copied:
+            target.unlink(missing_ok=True)
+    yield IMAGE
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    if not all((MODELS_DIR / f"{m}-symbol.json").is_file() for m in MODELS):
+        pytest.fail(f"the shared pretrained models are missing: expected them in {MODELS_DIR}")
+    return MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-image's sample photos: chelsea as JPEG (a cat), the others as PNG."""
+    from skimage import data, io
+
+    folder = tmp_path_factory.mktemp("samples")
+    for name in SAMPLES:
+        suffix = "jpg" if name == "chelsea" else "png"
+        io.imsave(folder / f"{name}.{suffix}", getattr(data, name)(), check_contrast=False)
+    folder.chmod(0o755)  # the container's user (uid 1000) reads them
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    return folder
+
+
+def sample_path(name: str) -> str:
+    return f"/images/{name}.{'jpg' if name == 'chelsea' else 'png'}"
+
+
+def run_in_image(
+    image: str, models_dir: Path, samples: Path, *command: str
+) -> subprocess.CompletedProcess[str]:
+    return docker(
+        "run",
+        "--rm",
+        "-v",
+        f"{models_dir}:/models:ro",
+        "-v",
+        f"{samples}:/images:ro",
+        image,
+        *command,
+        check=False,
+    )
+
+
+def test_the_test_stage_ran_the_package_tests(image: str) -> None:
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", TEST_STAGE_IMAGE)
+    assert "pytest" in history.stdout
+    assert "pytest" not in docker("history", "--no-trunc", image).stdout
+    result = docker("run", "--rm", image, "python", "-c", "import pytest", check=False)
+    assert result.returncode != 0, "the runtime image must not contain pytest"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_classify_finds_the_cat(image: str, models_dir: Path, samples: Path, model: str) -> None:
+    images = [sample_path(name) for name in SAMPLES]
+    result = run_in_image(
+        image, models_dir, samples, "classify", "--json", "--model", f"/models/{model}", *images
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["image"] for line in lines] == images
+    verdicts = {Path(line["image"]).stem: line["is_cat"] for line in lines}
+    assert verdicts == SAMPLES, result.stdout
+    for line in lines:
+        assert set(line) == {"image", "is_cat", "cat_probability", "top"}
+        assert isinstance(line["is_cat"], bool)
+        assert isinstance(line["cat_probability"], float) and 0 <= line["cat_probability"] <= 1
+        assert len(line["top"]) == 5
+        probabilities = [entry["probability"] for entry in line["top"]]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert all(set(e) == {"label", "probability"} for e in line["top"])
+        assert all(isinstance(e["label"], str) and e["label"] for e in line["top"])
+    chelsea = lines[0]
+    assert chelsea["cat_probability"] > 0.8
+    assert chelsea["top"][0]["label"] == "Egyptian cat"
+
+
+def test_classify_reports_a_bad_image_and_still_the_good_one(
+    image: str, models_dir: Path, samples: Path
+) -> None:
+    result = run_in_image(
+        image,
+        models_dir,
+        samples,
+        "classify",
+        "--json",
+        "--model",
+        f"/models/{MODELS[0]}",
+        "/images/no-such-photo.jpg",
+        sample_path("chelsea"),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "classify: /images/no-such-photo.jpg: no such file"
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line["image"], line["is_cat"]) for line in lines] == [(sample_path("chelsea"), True)]
+
+
+def test_classify_without_a_model_says_so(image: str, models_dir: Path, samples: Path) -> None:
+    result = run_in_image(
+        image, models_dir, samples, "classify", "--model", "/models/nope", sample_path("coffee")
+    )
+    assert result.returncode == 3
+    assert result.stderr.strip() == "classify: model: /models/nope-symbol.json: no such file"
+
+
+def test_commands_run_as_non_root(image: str) -> None:
+    result = docker("run", "--rm", image, "id", "-u")
+    assert result.stdout.strip() != "0"
+    assert result.stdout.strip() == "1000"
+
+
+def test_no_secret_in_the_image(image: str, host_ca_certs: list[Path]) -> None:
+    history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    config = docker("image", "inspect", "--format", "{{json .Config}}", image).stdout
+    for text in (history, config):
+        for needle in ("PRIVATE KEY", "BEGIN CERTIFICATE", "argon2:", "sha1:"):
+            assert needle not in text
+        assert not re.search(r"(?i)(password|passwd|token|secret)\s*=", text), text
+    for cert in host_ca_certs:
+        body = "".join(
+            line for line in cert.read_text().splitlines() if line and not line.startswith("---")
+        )
+        assert body[:64] not in history and body[:64] not in config
+    listing = docker(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        image,
+        "-c",
+        "ls /usr/local/share/ca-certificates/; ls /etc/ssh/ | grep ssh_host_ || true; "
+        "cat /etc/ssl/certs/ca-certificates.crt",
+    ).stdout
+    assert ".crt" not in listing.split("-----BEGIN")[0], "a build CA certificate is in the image"
+    assert "ssh_host_" not in listing.split("-----BEGIN")[0], "SSH host keys are baked in"
+    bundle = listing.replace("\n", "")
+    for cert in host_ca_certs:
+        lines = [ln for ln in cert.read_text().splitlines() if ln and not ln.startswith("---")]
+        assert "".join(lines)[:64] not in bundle, f"{cert.name} is trusted in the runtime image"
+
+
+def test_without_a_password_hash_jupyter_does_not_start(image: str) -> None:
+    result = docker("run", "--rm", image, check=False, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "start-notebook: JUPYTER_PASSWORD_HASH is not set (a jupyter_server.auth.passwd() hash); "
+        "refusing to start Jupyter without a password"
+    ]
+
+
+@pytest.fixture
+def container_name() -> Iterator[str]:
+    name = f"ecsdl-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    docker("rm", "-f", name, check=False)
+
+
+def _wait_for_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)  # noqa: S310 (local test URL)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError as exc:
+            last = str(exc)
+            time.sleep(0.5)
+    pytest.fail(f"Jupyter did not answer on {url} within {timeout:.0f} s ({last})")
+
+
+def test_jupyter_needs_the_password_and_runs_as_non_root(image: str, container_name: str) -> None:
+    password_hash = docker(
+        "run",
+        "--rm",
+        image,
+        "python",
+        "-c",
+        f"from jupyter_server.auth import passwd; print(passwd({PASSWORD!r}))",
+    ).stdout.strip()
+    docker(
+        "run",
+        "-d",
+        "--name",
+        container_name,
+        "-p",
+        "127.0.0.1::8888",
+        "-e",
+        f"JUPYTER_PASSWORD_HASH={password_hash}",
+        image,
+    )
+    port = docker("port", container_name, "8888/tcp").stdout.split(":")[-1].strip()
+    base = f"http://127.0.0.1:{port}"
+    _wait_for_http(f"{base}/login")
+
+    # without login: the API refuses
+    for path in ("/api/status", "/api/contents", "/api/kernels"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(base + path, timeout=5)  # noqa: S310
+        assert info.value.code == 403, path
+
+    # with the password: it answers
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base}/login", timeout=5)
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    body = urllib.parse.urlencode({"password": PASSWORD, "_xsrf": xsrf}).encode()
+    opener.open(f"{base}/login?next=%2Fapi%2Fstatus", data=body, timeout=10)
+    status = json.loads(opener.open(f"{base}/api/status", timeout=5).read())
+    assert "started" in status
+    contents = json.loads(opener.open(f"{base}/api/contents", timeout=5).read())
+    assert {"classify.ipynb", "train.ipynb"} <= {item["name"] for item in contents["content"]}
+
+    # a wrong password does not log in
+    jar2 = http.cookiejar.CookieJar()
+    opener2 = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar2))
+    opener2.open(f"{base}/login", timeout=5)
+    xsrf2 = next(c.value for c in jar2 if c.name == "_xsrf")
+    bad = urllib.parse.urlencode({"password": "wrong", "_xsrf": xsrf2}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener2.open(f"{base}/login", data=bad, timeout=10)
+    assert refused.value.code == 401
+    with pytest.raises(urllib.error.HTTPError):
+        opener2.open(f"{base}/api/status", timeout=5)
+
+    uids = docker(
+        "exec",
+        container_name,
+        "python",
+        "-c",
+        "import os\n"
+        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    cmd = open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
+        "    if 'jupyter' in cmd and 'tini' not in cmd and '-c' not in cmd:\n"
+        "        uid = [l for l in open(f'/proc/{p}/status') if l.startswith('Uid:')][0]\n"
+        "        print(uid.split()[1], cmd)\n",
+    ).stdout.splitlines()
+    assert uids, "no Jupyter process found"
+    assert all(line.split()[0] == "1000" for line in uids), uids
+
+
+def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_path: Path) -> None:
+    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        pytest.fail("the OpenSSH client (ssh, ssh-keygen) is needed for this test")
+    # without SSH_PUBLIC_KEY: nothing listens on 22
+    quiet = docker("run", "--rm", image, "sh", "-c", "sleep 1; cat /proc/net/tcp /proc/net/tcp6")
+    assert ":0016 " not in quiet.stdout
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    docker(
+        "run",
+        "-d",
+        "--name",
+        container_name,
+        "-p",
+        "127.0.0.1::22",
+        "-e",
+        f"SSH_PUBLIC_KEY={key.with_suffix('.pub').read_text().strip()}",
+        image,
+        "sleep",
+        "300",
+    )
+    port = docker("port", container_name, "22/tcp").stdout.split(":")[-1].strip()
+    ssh = [
+        "ssh",
+        "-p",
+        port,
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        f"UserKnownHostsFile={tmp_path / 'known_hosts'}",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+    ]
+    deadline = time.monotonic() + 30
+    while True:
+        result = subprocess.run(
+            [*ssh, "-i", str(key), "jovyan@127.0.0.1", "id -u; command -v classify"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1000", "/opt/venv/bin/classify"]
+    for user, extra in (("root", ["-i", str(key)]), ("jovyan", ["-o", "PubkeyAuthentication=no"])):
+        denied = subprocess.run(
+            [*ssh, *extra, f"{user}@127.0.0.1", "true"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert denied.returncode == 255 and "Permission denied" in denied.stderr, user
