@@ -1,0 +1,117 @@
+"""After site.yml: the image is in the registry under both tags and can be pulled; the model is
+in the models bucket with its sha256.
+
+The local registry stands for ECR's endpoint. The idempotence of the image roles (no rebuild,
+no push, no re-upload) is checked by test_site.py's second site.yml run (changed=0 overall).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import REPO_ROOT, Deployment
+
+Client = Callable[[str], Any]
+SHARED_MODELS = (REPO_ROOT / ".." / "shared" / "models" / "imagenet-mobilenet").resolve()
+MODEL_NAME = "mobilenet_v1_0.5_160"
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+)
+
+
+def _split_image_uri(uri: str) -> tuple[str, str, str]:
+    """'127.0.0.1:5101/ecs-dl-it/mxnet:abc' -> ('127.0.0.1:5101', 'ecs-dl-it/mxnet', 'abc')."""
+    repository, _, tag = uri.rpartition(":")
+    registry, _, name = repository.partition("/")
+    return registry, name, tag
+
+
+def _get(url: str, accept: str | None = None) -> tuple[dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(response.headers), response.read()
+
+
+@pytest.fixture(scope="module")
+def image_uri(deployment: Deployment) -> str:
+    uri = deployment.outputs.get("image_uri")
+    assert uri, f"outputs/{deployment.name}.json has no image_uri: {deployment.outputs}"
+    return str(uri)
+
+
+def test_image_uri_names_the_deployments_repository(deployment: Deployment, image_uri: str):
+    registry, name, tag = _split_image_uri(image_uri)
+    local_stack = deployment.outputs.get("local_stack", {})
+    assert registry == local_stack.get("registry_endpoint", registry)
+    assert name == f"{deployment.name}/mxnet"
+    assert len(tag) == 12 and all(c in "0123456789abcdef" for c in tag), tag
+
+
+def test_registry_has_both_tags_on_one_manifest(image_uri: str) -> None:
+    registry, name, tag = _split_image_uri(image_uri)
+    _, body = _get(f"http://{registry}/v2/{name}/tags/list")
+    tags = json.loads(body)["tags"] or []
+    assert {tag, "latest"} <= set(tags), tags
+    digests = {
+        t: _get(f"http://{registry}/v2/{name}/manifests/{t}", MANIFEST_TYPES)[0].get(
+            "Docker-Content-Digest"
+        )
+        for t in (tag, "latest")
+    }
+    assert digests[tag] and digests[tag] == digests["latest"], digests
+
+
+def test_image_can_be_pulled(image_uri: str) -> None:
+    result = subprocess.run(
+        ["docker", "pull", image_uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"docker pull {image_uri} failed:\n{result.stdout}"
+
+
+def test_no_password_left_in_the_docker_config(deployment: Deployment) -> None:
+    config = Path(f"/var/tmp/ecs-dl-image-build/{deployment.name}/docker-config/config.json")
+    if config.exists():
+        assert json.loads(config.read_text()).get("auths", {}) == {}, config.read_text()
+
+
+def test_outputs_have_the_model_uri(deployment: Deployment) -> None:
+    bucket = deployment.outputs["buckets"]["models"]
+    assert deployment.outputs.get("model_uri") == (
+        f"s3://{bucket}/models/{MODEL_NAME}/{MODEL_NAME}"
+    ), deployment.outputs
+
+
+@pytest.mark.parametrize(
+    "filename", [f"{MODEL_NAME}-symbol.json", f"{MODEL_NAME}-0000.params", "labels.txt"]
+)
+def test_model_objects_carry_their_sha256(
+    deployment: Deployment, aws_client: Client, filename: str
+) -> None:
+    local = SHARED_MODELS / filename
+    assert local.is_file(), f"the shared test model is missing: {local}"
+    expected = hashlib.sha256(local.read_bytes()).hexdigest()
+    bucket = deployment.outputs["buckets"]["models"]
+    s3 = aws_client("s3")
+    key = f"models/{MODEL_NAME}/{filename}"
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["Metadata"].get("sha256") == expected, head["Metadata"]
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == expected
+    sums = s3.get_object(Bucket=bucket, Key=f"models/{MODEL_NAME}/SHA256SUMS")["Body"].read()
+    assert f"{expected}  {filename}" in sums.decode().splitlines()
