@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,12 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         help="more ansible-playbook -e settings, e.g. local_stack_registry_port=5401 (repeatable)",
     )
     args = parser.parse_args(argv)
-    extra = [
-        "-e",
-        f"deployment_name={args.deployment_name}",
-        "-e",
-        f"image_build_context={args.context}",
-    ]
+    extra = ["-e", f"deployment_name={args.deployment_name}"]
     for setting in args.extra_vars:
         extra += ["-e", setting]
 
@@ -221,17 +217,25 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-image-") as scratch:
         playbook = Path(scratch) / "image.yml"
         playbook.write_text(PLAYBOOK)
+        # A snapshot of the context, so that edits made meanwhile do not change the version.
+        context = Path(scratch) / "context"
+        shutil.copytree(args.context, context, symlinks=True)
+        extra += ["-e", f"image_build_context={context}"]
         uri = None
         sizes: tuple[int, int] | None = None
         for step in steps:
-            cold = ["-e", "image_build_nocache=true"] if "cold" in step.label else []
-            run(step, playbook, extra + cold)
+            more = ["-e", "image_build_nocache=true"] if "cold" in step.label else []
+            if step.step == "push" and uri:
+                # The push step runs without the build role: name both tags.
+                tags = [uri.rpartition(":")[2], "latest"]
+                more = ["-e", json.dumps({"image_push_tags": tags})]
+            run(step, playbook, extra + more)
             print(f"  {step.label:32} {step.seconds:7.1f} s  changed={step.changed}", flush=True)
             if step.returncode != 0:
                 print(step.output[-6000:], file=sys.stderr)
                 print(f"{step.label} failed (exit {step.returncode})", file=sys.stderr)
                 return 1
-            uri = uri or image_uri(step.output)
+            uri = image_uri(step.output) or uri
             if step.label.startswith("push again") and uri:
                 sizes = (image_size(uri), compressed_size(uri))
     print(f"\nimage: {uri}")
