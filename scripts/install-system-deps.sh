@@ -10,14 +10,16 @@ set -eu
 
 PACKAGES="docker.io docker-registry openssh-server debootstrap"
 
+# A tool counts as present however it was installed (a laptop's Docker Desktop included):
+# each package is needed only when its command is missing.
+has_docker() {
+    command -v dockerd >/dev/null 2>&1 || { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+}
 missing=""
-for package in $PACKAGES; do
-    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-    case "$status" in
-        "install ok installed") ;;
-        *) missing="$missing $package" ;;
-    esac
-done
+has_docker || missing="$missing docker.io"
+command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing="$missing openssh-server"
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
 missing=${missing# }
 
 if [ -z "$missing" ]; then
@@ -25,9 +27,10 @@ if [ -z "$missing" ]; then
     exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "Missing Debian packages: $missing" >&2
     echo "Install them as root:  sudo apt-get update && sudo apt-get install -y $missing" >&2
+    echo "(elsewhere: the same tools from your system's packages)" >&2
     exit 1
 fi
 
