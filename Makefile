@@ -66,5 +66,7 @@ lint: venv ## ruff and ansible-lint (production profile, offline)
 test: deps venv lint ## Linters, then unit and integration tests (including Molecule)
 	pytest $(PYTEST_ARGS) tests
 
-bench: venv ## Time create, idempotent rerun and teardown on the local target
+bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed
 	python benchmarks/infra.py
+	python benchmarks/image_build.py
+	python benchmarks/image.py

@@ -115,3 +115,38 @@ def test_model_objects_carry_their_sha256(
     assert hashlib.sha256(body).hexdigest() == expected
     sums = s3.get_object(Bucket=bucket, Key=f"models/{MODEL_NAME}/SHA256SUMS")["Body"].read()
     assert f"{expected}  {filename}" in sums.decode().splitlines()
+
+
+def test_container_classifies_from_the_buckets(
+    deployment: Deployment, aws_client: Client, image_uri: str, tmp_path: Path
+) -> None:
+    """The pushed image reads the model from the models bucket and the photo from the input
+    bucket (s3:// through the endpoint), and says cat for scikit-image's chelsea."""
+    from skimage import data
+    from skimage.io import imsave
+
+    photo = tmp_path / "chelsea.png"
+    imsave(photo, data.chelsea())
+    bucket = deployment.outputs["buckets"]["input"]
+    aws_client("s3").upload_file(str(photo), bucket, "tests/chelsea.png")
+    endpoint = deployment.outputs["endpoint"]
+    result = subprocess.run(
+        [
+            "docker", "run", "--rm", "--network", "host",
+            "-e", f"AWS_ENDPOINT_URL={endpoint}",
+            "-e", "AWS_ACCESS_KEY_ID=testing", "-e", "AWS_SECRET_ACCESS_KEY=testing",
+            "-e", f"AWS_DEFAULT_REGION={deployment.outputs['region']}",
+            image_uri,
+            "classify", "--json", "--model", deployment.outputs["model_uri"],
+            f"s3://{bucket}/tests/chelsea.png",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"classify failed:\n{result.stdout}\n{result.stderr}"
+    verdict = json.loads(result.stdout.strip().splitlines()[-1])
+    assert verdict["image"] == f"s3://{bucket}/tests/chelsea.png"
+    assert verdict["is_cat"] is True, verdict
+    assert verdict["cat_probability"] > 0.9, verdict

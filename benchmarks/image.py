@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the MXNet image: build times, size, and classify's forward pass per model.
 
-    python3 docker/bench.py [--base-image ecs-dl/debian:bookworm-minbase] [--no-cold]
+    python3 benchmarks/image.py [--base-image ecs-dl/debian:bookworm-minbase] [--no-cold]
 
 Prints: cold build time (`docker build --no-cache`, all stages up to runtime), cached build time,
 image size and compressed size (`docker save | gzip -c | wc -c`), and for each model in the
@@ -24,7 +24,7 @@ import time
 import zlib
 from pathlib import Path
 
-DOCKER_DIR = Path(__file__).resolve().parent
+DOCKER_DIR = Path(__file__).resolve().parents[1] / "docker"
 DEFAULT_MODELS = (DOCKER_DIR / ".." / ".." / "shared" / "models" / "imagenet-mobilenet").resolve()
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 
