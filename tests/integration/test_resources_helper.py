@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.resources import RESOURCE_TYPES, count_resources
 
 REGION = "us-east-1"
 NAME = "ecs-dl-helper"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def test_absent_deployment_counts_zero(moto_endpoint: str) -> None:

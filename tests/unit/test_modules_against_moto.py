@@ -9,48 +9,29 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 LIBRARY = Path(__file__).resolve().parents[2] / "library"
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def aws(endpoint: str) -> Callable[[str], Any]:
+def aws(moto_endpoint: str) -> Callable[[str], Any]:
     return lambda service: boto3.client(
-        service, endpoint_url=endpoint, region_name=REGION, **CREDENTIALS
+        service, endpoint_url=moto_endpoint, region_name=REGION, **CREDENTIALS
     )
 
 
 @pytest.fixture(scope="module")
-def run_module(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
+def run_module(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
     spec = importlib.util.find_spec("ansible_collections")
     assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
     collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parent)
@@ -62,7 +43,7 @@ def run_module(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Calla
     }
     connection = {
         "region": REGION,
-        "endpoint_url": endpoint,
+        "endpoint_url": moto_endpoint,
         "access_key": CREDENTIALS["aws_access_key_id"],
         "secret_key": CREDENTIALS["aws_secret_access_key"],
     }
