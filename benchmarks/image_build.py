@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -27,9 +26,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
-_CHANGED = re.compile(r"\bchanged=(\d+)")
+from common import REPO_ROOT, ansible_env, recap_changed
+
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 PLAYBOOK = """
@@ -87,30 +85,6 @@ class Step:
     output: str = ""
 
 
-def recap_changed(stdout: str) -> int:
-    """Sum of `changed=N` in the PLAY RECAP lines of an ansible-playbook output."""
-    total, in_recap = 0, False
-    for line in stdout.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        match = _CHANGED.search(line) if in_recap else None
-        if match:
-            total += int(match.group(1))
-        elif in_recap and line.strip():
-            in_recap = False
-    return total
-
-
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["ANSIBLE_FORCE_COLOR"] = "0"
-    env["ANSIBLE_ROLES_PATH"] = str(REPO_ROOT / "roles")
-    env["ANSIBLE_LIBRARY"] = str(REPO_ROOT / "library")
-    return env
-
-
 def run(step: Step, playbook: Path, extra: list[str]) -> Step:
     """Run the benchmark playbook for one step and time it."""
     command = ["ansible-playbook", "-i", "inventory/local", str(playbook)]
@@ -119,7 +93,10 @@ def run(step: Step, playbook: Path, extra: list[str]) -> Step:
     result = subprocess.run(
         command,
         cwd=REPO_ROOT,
-        env=ansible_env(),
+        env=ansible_env(
+            ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
+            ANSIBLE_LIBRARY=str(REPO_ROOT / "library"),
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -194,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = subprocess.run(
         ["ansible-playbook", "playbooks/local_stack.yml", *extra],
         cwd=REPO_ROOT,
-        env=ansible_env(),
+        env=ansible_env(
+            ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
+            ANSIBLE_LIBRARY=str(REPO_ROOT / "library"),
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -8,17 +8,12 @@ repository root and prints the wall time of each, plus how many tasks the rerun 
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = REPO_ROOT / ".venv" / "bin"
-_CHANGED = re.compile(r"\bchanged=(\d+)")
+from common import REPO_ROOT, ansible_env, recap_changed
 
 
 @dataclass
@@ -33,31 +28,13 @@ class Step:
     output: str = ""
 
 
-def recap_changed(stdout: str) -> int:
-    """Sum of `changed=N` in the PLAY RECAP lines of an ansible-playbook output."""
-    total, in_recap = 0, False
-    for line in stdout.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        match = _CHANGED.search(line) if in_recap else None
-        if match:
-            total += int(match.group(1))
-        elif in_recap and line.strip():
-            in_recap = False
-    return total
-
-
 def run(step: Step, deployment_name: str) -> Step:
     """Run `ansible-playbook PLAYBOOK -e deployment_name=...` and time it."""
-    env = dict(os.environ)
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["ANSIBLE_FORCE_COLOR"] = "0"
     start = time.monotonic()
     result = subprocess.run(
         ["ansible-playbook", step.playbook, "-e", f"deployment_name={deployment_name}"],
         cwd=REPO_ROOT,
-        env=env,
+        env=ansible_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

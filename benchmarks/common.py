@@ -1,0 +1,36 @@
+"""What the benchmarks share: where the repository is, how ansible-playbook runs, and how many
+tasks a run changed."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = REPO_ROOT / ".venv" / "bin"
+_CHANGED = re.compile(r"\bchanged=(\d+)")
+
+
+def recap_changed(stdout: str) -> int:
+    """Sum of `changed=N` in the PLAY RECAP lines of an ansible-playbook output."""
+    total, in_recap = 0, False
+    for line in stdout.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        match = _CHANGED.search(line) if in_recap else None
+        if match:
+            total += int(match.group(1))
+        elif in_recap and line.strip():
+            in_recap = False
+    return total
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the venv's binaries first and no colour, plus `extra`."""
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.update(extra)
+    return env
