@@ -78,7 +78,9 @@ container_instances:
 """
 
 import json
+import os
 import re
+import sys
 from typing import Any
 
 try:
@@ -89,6 +91,14 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+try:
+    from ansible.module_utils.ecs_dl_ecs import cluster_exists, list_container_instances
+except ImportError:  # run as a plain script (tests): the repository's module_utils folder
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
+    )
+    from ecs_dl_ecs import cluster_exists, list_container_instances  # type: ignore[no-redef]
 
 # vCPUs by size when describe_instance_types does not know the type.
 SIZE_VCPUS = {"nano": 1, "micro": 1, "small": 1, "medium": 1, "large": 2, "xlarge": 4}
@@ -102,30 +112,6 @@ AGENT_MEMORY_RATIO = 0.94
 
 def connect(module: AnsibleAWSModule, service: str) -> Any:
     return module.client(service, retry_decorator=AWSRetry.jittered_backoff())
-
-
-def cluster_exists(ecs: Any, cluster: str) -> bool:
-    response = ecs.describe_clusters(aws_retry=True, clusters=[cluster])
-    return any(c.get("status") != "INACTIVE" for c in response.get("clusters", []))
-
-
-def list_container_instances(ecs: Any, cluster: str) -> list[dict]:
-    """The cluster's container instances, described (ARN, ec2InstanceId, status, ...)."""
-    arns: list[str] = []
-    params: dict[str, Any] = {"cluster": cluster}
-    while True:
-        page = ecs.list_container_instances(aws_retry=True, **params)
-        arns.extend(page.get("containerInstanceArns", []))
-        if not page.get("nextToken"):
-            break
-        params["nextToken"] = page["nextToken"]
-    described: list[dict] = []
-    for start in range(0, len(arns), 100):
-        response = ecs.describe_container_instances(
-            aws_retry=True, cluster=cluster, containerInstances=arns[start : start + 100]
-        )
-        described.extend(response.get("containerInstances", []))
-    return described
 
 
 def describe_instances(ec2: Any, instance_ids: list[str]) -> list[dict]:

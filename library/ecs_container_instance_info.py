@@ -62,6 +62,8 @@ container_instances:
       type: int
 """
 
+import os
+import sys
 from typing import Any
 
 try:
@@ -72,35 +74,17 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-# The helpers below are repeated from ecs_container_instance on purpose: the modules run as
-# standalone scripts in tests, where project module_utils cannot be imported.
+try:
+    from ansible.module_utils.ecs_dl_ecs import cluster_exists, list_container_instances
+except ImportError:  # run as a plain script (tests): the repository's module_utils folder
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
+    )
+    from ecs_dl_ecs import cluster_exists, list_container_instances  # type: ignore[no-redef]
 
 
 def connect(module: AnsibleAWSModule) -> Any:
     return module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
-
-
-def cluster_exists(ecs: Any, cluster: str) -> bool:
-    response = ecs.describe_clusters(aws_retry=True, clusters=[cluster])
-    return any(c.get("status") != "INACTIVE" for c in response.get("clusters", []))
-
-
-def list_container_instances(ecs: Any, cluster: str) -> list[dict]:
-    arns: list[str] = []
-    params: dict[str, Any] = {"cluster": cluster}
-    while True:
-        page = ecs.list_container_instances(aws_retry=True, **params)
-        arns.extend(page.get("containerInstanceArns", []))
-        if not page.get("nextToken"):
-            break
-        params["nextToken"] = page["nextToken"]
-    described: list[dict] = []
-    for start in range(0, len(arns), 100):
-        response = ecs.describe_container_instances(
-            aws_retry=True, cluster=cluster, containerInstances=arns[start : start + 100]
-        )
-        described.extend(response.get("containerInstances", []))
-    return described
 
 
 def summary(container_instance: dict) -> dict:
