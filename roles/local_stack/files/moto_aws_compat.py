@@ -15,6 +15,18 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    version. Implemented here as AWS does it: the default version cannot be deleted, a
    deleted version is no longer described, the rest are reported in
    Successfully/UnsuccessfullyDeletedLaunchTemplateVersions.
+4. ECS task lifecycle as the ECS agent drives it (moto starts every task RUNNING and stops it
+   on StopTask at once): a new task is PENDING until its agent reports otherwise; StopTask
+   sets desiredStatus STOPPED and leaves lastStatus to the agent; SubmitTaskStateChange (the
+   API the ECS agent reports through, absent in moto) records the task's and its containers'
+   status, exit codes and network bindings, and a STOPPED task gives its instance's CPU,
+   memory and ports back; a force-deregistered instance's tasks stop, as on AWS.
+5. The ECS service scheduler (moto creates services but never starts their tasks): once a
+   second, each ACTIVE EC2 service gets tasks placed (RunTask's placement, group
+   service:NAME, startedBy the deployment id) until desiredCount run, tasks beyond it or of
+   another task definition are stopped, a stopped task is replaced (as after a Spot
+   interruption), and runningCount/pendingCount, the deployment's rollout state and the
+   service events follow the tasks. The tasks of a deleted service are stopped.
 """
 
 from __future__ import annotations
@@ -44,10 +56,14 @@ def apply() -> list[str]:
     ecs_models.EC2ContainerServiceBackend.list_tags_for_resource = list_tags_for_resource  # type: ignore[method-assign]
 
     _add_delete_launch_template_versions()
+    _add_ecs_task_lifecycle()
+    _start_ecs_service_scheduler()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
         "ec2-delete-launch-template-versions",
+        "ecs-task-lifecycle",
+        "ecs-service-scheduler",
     ]
 
 
@@ -104,3 +120,272 @@ def _add_delete_launch_template_versions() -> None:
 
     backend_class.describe_launch_template_versions = describe_versions  # type: ignore[method-assign]
     LaunchTemplates.delete_launch_template_versions = delete_versions  # type: ignore[attr-defined]
+
+
+def _now() -> Any:
+    from moto.core.utils import utcnow
+
+    return utcnow()
+
+
+def _release_task_resources(backend: Any, task: Any) -> None:
+    """Give a stopped task's CPU, memory and ports back to its container instance, once."""
+    if not getattr(task, "_ecsdl_holds_resources", False):
+        return
+    task._ecsdl_holds_resources = False
+    instance_id = (task.container_instance_arn or "").split("/")[-1]
+    instance = backend.container_instances.get(task.cluster_name, {}).get(instance_id)
+    if instance is not None and task.resource_requirements:
+        backend.update_container_instance_resources(
+            instance, task.resource_requirements, removing=True
+        )
+
+
+def _mark_stopped(backend: Any, task: Any, reason: str, stop_code: str) -> None:
+    task.last_status = "STOPPED"
+    task.desired_status = "STOPPED"
+    task.stopped_reason = task.stopped_reason or reason
+    task.stop_code = getattr(task, "stop_code", None) or stop_code
+    task.stopped_at = getattr(task, "stopped_at", None) or _now()
+    for container in task.containers:
+        if container.last_status != "STOPPED":
+            container.last_status = "STOPPED"
+    _release_task_resources(backend, task)
+
+
+def _find_task(backend: Any, cluster_name: str, task_str: str) -> Any:
+    from moto.ecs.exceptions import InvalidParameterException
+
+    task_id = task_str.split("/")[-1]
+    for arn, task in backend.tasks.get(cluster_name, {}).items():
+        if arn.endswith("/" + task_id):
+            return task
+    raise InvalidParameterException(f"The referenced task was not found: {task_str}")
+
+
+def _add_ecs_task_lifecycle() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ecs import models as ecs_models
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    task_class = ecs_models.Task
+    backend_class = ecs_models.EC2ContainerServiceBackend
+    original_task_init = task_class.__init__
+
+    def task_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_task_init(self, *args, **kwargs)
+        # Placed, not started: the instance's agent pulls and starts it, then reports RUNNING.
+        self.last_status = "PENDING" if self.container_instance_arn else "RUNNING"
+        self.created_at = _now()
+        self.stop_code = None
+        self.stopped_at = None
+        self.started_at = None
+        self._ecsdl_holds_resources = bool(self.container_instance_arn)
+        for container in self.containers:
+            container.last_status = self.last_status
+            container.exitCode = None
+            container.reason = None
+            container.network_bindings = []
+
+    task_class.__init__ = task_init  # type: ignore[method-assign]
+
+    def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+        cluster = self._get_cluster(cluster_str)
+        task = _find_task(self, cluster.name, task_str)
+        if task.desired_status != "STOPPED":
+            task.desired_status = "STOPPED"
+            task.stopped_reason = reason or "Task stopped by user"
+            task.stop_code = "UserInitiated"
+            task.stopping_at = _now()
+        # Never placed or never started: nothing for an agent to stop.
+        if not task.container_instance_arn or task.last_status == "PENDING":
+            _mark_stopped(self, task, task.stopped_reason, task.stop_code)
+        return task
+
+    backend_class.stop_task = stop_task  # type: ignore[method-assign]
+
+    original_deregister = backend_class.deregister_container_instance
+
+    def deregister_container_instance(
+        self: Any, cluster_str: str, container_instance_str: str, force: bool
+    ) -> Any:
+        cluster = self._get_cluster(cluster_str)
+        instance_id = container_instance_str.split("/")[-1]
+        instance = original_deregister(self, cluster_str, container_instance_str, force)
+        for task in list(self.tasks.get(cluster.name, {}).values()):
+            if (task.container_instance_arn or "").endswith("/" + instance_id) and (
+                task.last_status != "STOPPED"
+            ):
+                task._ecsdl_holds_resources = False
+                _mark_stopped(self, task, "Container instance deregistered", "TaskFailedToStart")
+        return instance
+
+    backend_class.deregister_container_instance = deregister_container_instance  # type: ignore[method-assign]
+
+    def submit_task_state_change(self: Any) -> ActionResult:
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        task = _find_task(backend, cluster.name, self._get_param("task"))
+        status = self._get_param("status")
+        for change in self._get_param("containers", []) or []:
+            for container in task.containers:
+                if container.name != change.get("containerName"):
+                    continue
+                container.last_status = change.get("status", container.last_status)
+                if change.get("exitCode") is not None:
+                    container.exitCode = int(change["exitCode"])
+                if change.get("reason"):
+                    container.reason = change["reason"]
+                if change.get("networkBindings") is not None:
+                    container.network_bindings = change["networkBindings"]
+                if change.get("runtimeId"):
+                    container.runtime_id = change["runtimeId"]
+        if status == "RUNNING" and task.last_status != "STOPPED":
+            task.last_status = "RUNNING"
+            task.started_at = task.started_at or _now()
+        elif status == "STOPPED":
+            _mark_stopped(
+                backend,
+                task,
+                self._get_param("reason") or "Essential container in task exited",
+                "EssentialContainerExited",
+            )
+        elif status:
+            task.last_status = status
+        return ActionResult({"acknowledgment": "ACK"})
+
+    EC2ContainerServiceResponse.submit_task_state_change = submit_task_state_change  # type: ignore[attr-defined]
+
+
+SCHEDULER_INTERVAL = 1.0
+
+
+def _start_ecs_service_scheduler() -> None:
+    import threading
+
+    thread = threading.Thread(target=_scheduler_loop, name="ecs-service-scheduler", daemon=True)
+    thread.start()
+
+
+def _scheduler_loop() -> None:
+    import time
+    import traceback
+
+    from moto.ecs.models import ecs_backends
+
+    while True:
+        time.sleep(SCHEDULER_INTERVAL)
+        for account_id in list(ecs_backends.keys()):
+            for region in list(ecs_backends[account_id].keys()):
+                try:
+                    _schedule_services(ecs_backends[account_id][region])
+                except Exception:  # keep scheduling; the moto log shows what went wrong
+                    traceback.print_exc()
+
+
+def _service_event(service: Any, message: str) -> None:
+    from moto.moto_api._internal import mock_random
+
+    service.events.insert(
+        0, {"id": str(mock_random.uuid4()), "createdAt": _now(), "message": message}
+    )
+    del service.events[100:]
+
+
+def _schedule_services(backend: Any) -> None:
+    services = {
+        (service.cluster_name, service.name): service for service in list(backend.services.values())
+    }
+    for cluster_name, tasks in list(backend.tasks.items()):
+        for task in list(tasks.values()):
+            group = task.group or ""
+            if not group.startswith("service:") or task.desired_status == "STOPPED":
+                continue
+            service = services.get((cluster_name, group.split(":", 1)[1]))
+            if service is None or service.status != "ACTIVE":
+                backend.stop_task(cluster_name, task.task_arn, "Service deleted")
+    for service in services.values():
+        if service.status == "ACTIVE" and service.launch_type == "EC2":
+            _schedule_service(backend, service)
+
+
+def _schedule_service(backend: Any, service: Any) -> None:
+    group = f"service:{service.name}"
+    deployment = service.deployments[0] if service.deployments else {"id": "ecs-svc/0"}
+    tasks = [
+        task
+        for task in list(backend.tasks.get(service.cluster_name, {}).values())
+        if task.group == group and task.desired_status == "RUNNING"
+    ]
+    # UpdateService keeps the task definition as given (family, family:revision or ARN).
+    wanted = (
+        backend.describe_task_definition(service.task_definition).arn
+        if service.task_definition
+        else None
+    )
+    for task in [task for task in tasks if task.task_definition_arn != wanted]:
+        backend.stop_task(
+            service.cluster_name,
+            task.task_arn,
+            f"Deployment {deployment['id']} replaced its task definition",
+        )
+        tasks.remove(task)
+    for task in tasks[service.desired_count :]:
+        backend.stop_task(
+            service.cluster_name,
+            task.task_arn,
+            f"Scaling activity initiated by (deployment {deployment['id']})",
+        )
+    tasks = tasks[: service.desired_count]
+    missing = service.desired_count - len(tasks)
+    if missing > 0 and wanted:
+        try:
+            placed = backend.run_task(
+                service.cluster_name,
+                wanted,
+                missing,
+                None,
+                deployment["id"],
+                None,
+                "EC2",
+                None,
+                group,
+            )
+        except Exception as error:  # no container instance in the cluster
+            placed = []
+            reason = str(error)
+        else:
+            reason = "no container instance met all of its requirements"
+        if placed:
+            tasks.extend(placed)
+            _service_event(
+                service,
+                f"(service {service.name}) has started {len(placed)} tasks: "
+                + " ".join(f"(task {task.id})" for task in placed)
+                + ".",
+            )
+        if len(placed) < missing:
+            message = f"(service {service.name}) was unable to place a task because {reason}."
+            if not service.events or service.events[0]["message"] != message:
+                _service_event(service, message)
+    running = sum(1 for task in tasks if task.last_status == "RUNNING")
+    pending = len(tasks) - running
+    steady = running == service.desired_count and pending == 0
+    if steady and getattr(service, "_ecsdl_steady", None) is not True:
+        _service_event(service, f"(service {service.name}) has reached a steady state.")
+    service._ecsdl_steady = steady
+    service.running_count = running
+    service.pending_count = pending
+    if service.deployments:
+        deployment.update(
+            desiredCount=service.desired_count,
+            runningCount=running,
+            pendingCount=pending,
+            taskDefinition=wanted,
+            rolloutState="COMPLETED" if steady else "IN_PROGRESS",
+            rolloutStateReason=(
+                f"ECS deployment {deployment['id']} completed."
+                if steady
+                else f"ECS deployment {deployment['id']} in progress."
+            ),
+        )

@@ -1,0 +1,209 @@
+"""The local target's moto (moto_launcher.py with moto_aws_compat.py) drives ECS tasks as AWS does.
+
+A real launcher process on a free port, talked to with boto3 only: the task lifecycle that the
+ECS agent reports through SubmitTaskStateChange, and the service scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import free_port
+
+LAUNCHER = (
+    Path(__file__).resolve().parents[2] / "roles" / "local_stack" / "files" / "moto_launcher.py"
+)
+
+
+@pytest.fixture(scope="module")
+def compat_endpoint() -> Iterator[str]:
+    """moto_launcher.py in the foreground on a free port, for this module."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(LAUNCHER), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"moto_launcher did not start:\n{process.communicate()[0]}")
+            time.sleep(0.3)
+    try:
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
+@pytest.fixture(scope="module")
+def ecs(compat_endpoint: str) -> Any:
+    return boto3.client(
+        "ecs",
+        region_name="us-east-1",
+        endpoint_url=compat_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(ecs: Any, compat_endpoint: str) -> dict[str, str]:
+    """A cluster with one registered container instance and a task definition."""
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=compat_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+    ecs.create_cluster(clusterName="compat")
+    document = json.dumps(
+        {
+            "instanceId": instance["InstanceId"],
+            "region": "us-east-1",
+            "availabilityZone": "us-east-1a",
+        }
+    )
+    arn = ecs.register_container_instance(
+        cluster="compat",
+        instanceIdentityDocument=document,
+        totalResources=[
+            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096},
+        ],
+    )["containerInstance"]["containerInstanceArn"]
+    definition = ecs.register_task_definition(
+        family="web",
+        containerDefinitions=[
+            {
+                "name": "web",
+                "image": "example/web:1",
+                "memoryReservation": 1024,
+                "portMappings": [{"containerPort": 80, "hostPort": 8080}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    return {"cluster": "compat", "instance": arn, "definition": definition}
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}; last: {value!r}")
+        time.sleep(0.3)
+
+
+def describe(ecs: Any, arns: list[str]) -> list[dict[str, Any]]:
+    return ecs.describe_tasks(cluster="compat", tasks=arns)["tasks"] if arns else []
+
+
+def report(ecs: Any, task: dict[str, Any], status: str, exit_code: int | None = None) -> None:
+    change: dict[str, Any] = {"containerName": "web", "status": status}
+    if exit_code is not None:
+        change["exitCode"] = exit_code
+    answer = ecs.submit_task_state_change(
+        cluster="compat", task=task["taskArn"], status=status, containers=[change]
+    )
+    assert answer["acknowledgment"] == "ACK"
+
+
+def test_run_task_stays_pending_until_the_agent_reports(ecs: Any, cluster: dict[str, str]) -> None:
+    task = ecs.run_task(cluster="compat", taskDefinition=cluster["definition"])["tasks"][0]
+    assert task["lastStatus"] == "PENDING"
+    assert describe(ecs, [task["taskArn"]])[0]["lastStatus"] == "PENDING"
+    report(ecs, task, "RUNNING")
+    running = describe(ecs, [task["taskArn"]])[0]
+    assert running["lastStatus"] == "RUNNING"
+    assert running["containers"][0]["lastStatus"] == "RUNNING"
+    assert "exitCode" not in running["containers"][0]
+    report(ecs, task, "STOPPED", exit_code=3)
+    stopped = describe(ecs, [task["taskArn"]])[0]
+    assert (stopped["lastStatus"], stopped["desiredStatus"]) == ("STOPPED", "STOPPED")
+    assert stopped["containers"][0]["exitCode"] == 3
+    assert stopped["stopCode"] == "EssentialContainerExited"
+    # Its memory and port are free again: a second task fits.
+    again = ecs.run_task(cluster="compat", taskDefinition=cluster["definition"])["tasks"]
+    assert len(again) == 1
+    ecs.stop_task(cluster="compat", task=again[0]["taskArn"], reason="test")
+    assert describe(ecs, [again[0]["taskArn"]])[0]["lastStatus"] == "STOPPED"
+
+
+def test_stop_task_leaves_a_started_task_to_its_agent(ecs: Any, cluster: dict[str, str]) -> None:
+    task = ecs.run_task(cluster="compat", taskDefinition=cluster["definition"])["tasks"][0]
+    report(ecs, task, "RUNNING")
+    ecs.stop_task(cluster="compat", task=task["taskArn"], reason="done with it")
+    stopping = describe(ecs, [task["taskArn"]])[0]
+    assert (stopping["lastStatus"], stopping["desiredStatus"]) == ("RUNNING", "STOPPED")
+    assert stopping["stoppedReason"] == "done with it"
+    # The port is still taken until the agent has stopped the container.
+    assert ecs.run_task(cluster="compat", taskDefinition=cluster["definition"])["tasks"] == []
+    report(ecs, task, "STOPPED", exit_code=143)
+    assert describe(ecs, [task["taskArn"]])[0]["lastStatus"] == "STOPPED"
+
+
+def test_the_service_scheduler_starts_replaces_and_stops_tasks(
+    ecs: Any, cluster: dict[str, str]
+) -> None:
+    ecs.create_service(
+        cluster="compat", serviceName="svc", taskDefinition=cluster["definition"], desiredCount=1
+    )
+
+    def service_tasks() -> list[dict[str, Any]]:
+        arns = ecs.list_tasks(cluster="compat", desiredStatus="RUNNING")["taskArns"]
+        return [t for t in describe(ecs, arns) if t["group"] == "service:svc"]
+
+    first = wait_for("the service's task", service_tasks)[0]
+    assert first["startedBy"].startswith("ecs-svc/")
+    service = ecs.describe_services(cluster="compat", services=["svc"])["services"][0]
+    assert (service["runningCount"], service["pendingCount"]) == (0, 1)
+    report(ecs, first, "RUNNING")
+    wait_for(
+        "runningCount 1",
+        lambda: (
+            ecs.describe_services(cluster="compat", services=["svc"])["services"][0]["runningCount"]
+            == 1
+        ),
+    )
+    # The container dies (a Spot interruption, a crash): ECS starts another task.
+    report(ecs, first, "STOPPED", exit_code=137)
+    second = wait_for(
+        "a replacement task",
+        lambda: [t for t in service_tasks() if t["taskArn"] != first["taskArn"]],
+    )[0]
+    report(ecs, second, "RUNNING")
+    events = ecs.describe_services(cluster="compat", services=["svc"])["services"][0]["events"]
+    assert any("has started 1 tasks" in event["message"] for event in events)
+    # Scaled to 0 and deleted: its task is to be stopped (the agent then reports it).
+    ecs.update_service(cluster="compat", service="svc", desiredCount=0)
+    ecs.delete_service(cluster="compat", service="svc")
+    wait_for(
+        "the task's desiredStatus STOPPED",
+        lambda: describe(ecs, [second["taskArn"]])[0]["desiredStatus"] == "STOPPED",
+    )
+    report(ecs, second, "STOPPED", exit_code=0)
+    time.sleep(2)
+    assert service_tasks() == []
