@@ -28,3 +28,27 @@ def list_container_instances(ecs: Any, cluster: str) -> list[dict]:
         )
         described.extend(response.get("containerInstances", []))
     return described
+
+
+def list_task_arns(ecs: Any, cluster: str, **filters: Any) -> list[str]:
+    """ListTasks of a cluster with its filters (serviceName, family, startedBy, desiredStatus)."""
+    arns: list[str] = []
+    params: dict[str, Any] = {"cluster": cluster, **{k: v for k, v in filters.items() if v}}
+    while True:
+        page = ecs.list_tasks(aws_retry=True, **params)
+        arns.extend(page.get("taskArns", []))
+        if not page.get("nextToken"):
+            break
+        params["nextToken"] = page["nextToken"]
+    return arns
+
+
+def describe_tasks(ecs: Any, cluster: str, arns: list[str]) -> list[dict]:
+    """DescribeTasks in chunks of 100."""
+    described: list[dict] = []
+    for start in range(0, len(arns), 100):
+        response = ecs.describe_tasks(
+            aws_retry=True, cluster=cluster, tasks=arns[start : start + 100]
+        )
+        described.extend(response.get("tasks", []))
+    return described

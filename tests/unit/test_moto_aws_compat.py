@@ -190,6 +190,8 @@ def test_the_service_scheduler_starts_replaces_and_stops_tasks(
     )
     # The container dies (a Spot interruption, a crash): ECS starts another task.
     report(ecs, first, "STOPPED", exit_code=137)
+    listed = ecs.list_tasks(cluster="compat", serviceName="svc")["taskArns"]
+    assert first["taskArn"] not in listed  # desiredStatus STOPPED now: not listed by default
     second = wait_for(
         "a replacement task",
         lambda: [t for t in service_tasks() if t["taskArn"] != first["taskArn"]],

@@ -20,7 +20,9 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    sets desiredStatus STOPPED and leaves lastStatus to the agent; SubmitTaskStateChange (the
    API the ECS agent reports through, absent in moto) records the task's and its containers'
    status, exit codes and network bindings, and a STOPPED task gives its instance's CPU,
-   memory and ports back; a force-deregistered instance's tasks stop, as on AWS.
+   memory and ports back; a force-deregistered instance's tasks stop, as on AWS. ListTasks
+   lists the tasks whose desiredStatus is RUNNING unless asked for another, and filters by
+   serviceName, as AWS does.
 5. The ECS service scheduler (moto creates services but never starts their tasks): once a
    second, each ACTIVE EC2 service gets tasks placed (RunTask's placement, group
    service:NAME, startedBy the deployment id) until desiredCount run, tasks beyond it or of
@@ -253,6 +255,35 @@ def _add_ecs_task_lifecycle() -> None:
         elif status:
             task.last_status = status
         return ActionResult({"acknowledgment": "ACK"})
+
+    original_list_tasks = backend_class.list_tasks
+
+    def list_tasks(
+        self: Any,
+        cluster_str: str | None = None,
+        container_instance: str | None = None,
+        family: str | None = None,
+        started_by: str | None = None,
+        service_name: str | None = None,
+        desiredStatus: str | None = None,  # noqa: N803 (moto's parameter name)
+    ) -> list[Any]:
+        # AWS lists the tasks whose desiredStatus is RUNNING unless told otherwise, and filters
+        # by service (moto ignores serviceName and lists every task).
+        tasks = original_list_tasks(
+            self,
+            cluster_str,
+            container_instance,
+            family,
+            started_by,
+            None,
+            desiredStatus or "RUNNING",
+        )
+        if service_name:
+            group = "service:" + service_name.rsplit("/", 1)[-1]
+            tasks = [task for task in tasks if task.group == group]
+        return tasks
+
+    backend_class.list_tasks = list_tasks  # type: ignore[method-assign]
 
     EC2ContainerServiceResponse.submit_task_state_change = submit_task_state_change  # type: ignore[attr-defined]
 

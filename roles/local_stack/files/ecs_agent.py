@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""The local target's ECS agent: runs the tasks that ECS placed on the local instances.
+
+On AWS the ECS agent on each instance registers it with the cluster (the project's
+ecs_container_instance module does that here) and then, all the time, runs what ECS placed on
+it. This program is that second job, against the emulated ECS (moto, reached through
+--endpoint) and the local dockerd:
+
+- every --poll seconds it lists the clusters, their container instances and the tasks placed
+  on them (ListClusters, ListContainerInstances, ListTasks, DescribeTasks);
+- a task that should run and has no container gets one, made from the task definition that
+  ECS holds (DescribeTaskDefinition) and the task's overrides: image (pulled; a cached image
+  is used when the pull fails, as ECS_IMAGE_PULL_BEHAVIOR=default does), command, entryPoint,
+  environment, secrets (resolved from SSM Parameter Store or Secrets Manager), portMappings
+  (published on --host-ip: the instances' security group admits loopback only), extraHosts,
+  memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels;
+- it reports through SubmitTaskStateChange: RUNNING with the network bindings once the
+  container runs, STOPPED with the exit code when it has exited (or with the reason when it
+  could not start, e.g. CannotPullContainerError);
+- a task whose desiredStatus is STOPPED has its container stopped (SIGTERM, then SIGKILL after
+  the container's stopTimeout, 30 s by default);
+- the containers' output goes to CloudWatch Logs as the awslogs log driver sends it: log group
+  awslogs-group, stream awslogs-stream-prefix/container-name/task-id;
+- the containers of stopped tasks are removed after --cleanup-wait seconds (ECS's
+  ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION), and a container whose task ECS no longer knows (its
+  cluster deleted, its instance deregistered) is stopped and removed.
+
+Containers carry the labels the real agent gives them (com.amazonaws.ecs.cluster,
+com.amazonaws.ecs.task-arn, com.amazonaws.ecs.container-name,
+com.amazonaws.ecs.task-definition-family/-version) and ecs-dl.local-agent=<--agent-id>: an
+agent only ever touches its own containers, so agents of other local stacks can share a dockerd.
+
+With --forward-port PORT the agent also relays the docker bridge's gateway address, port
+PORT, to 127.0.0.1:PORT: task containers reach the local AWS endpoint there as
+host.docker.internal (the task definitions' extraHosts map it to host-gateway).
+
+Credentials and region come from the environment (AWS_ACCESS_KEY_ID, ...), as boto3 reads
+them. SIGTERM/SIGINT stop the agent; the containers keep running, as on an agent restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+import docker
+
+LOG = logging.getLogger("ecs-agent")
+LABEL_AGENT = "ecs-dl.local-agent"
+LABEL_CLUSTER = "com.amazonaws.ecs.cluster"
+LABEL_TASK = "com.amazonaws.ecs.task-arn"
+LABEL_CONTAINER = "com.amazonaws.ecs.container-name"
+LABEL_FAMILY = "com.amazonaws.ecs.task-definition-family"
+LABEL_REVISION = "com.amazonaws.ecs.task-definition-version"
+DEFAULT_STOP_TIMEOUT = 30
+LOG_SHIP_INTERVAL = 3.0
+LOG_BATCH = 5000
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--endpoint", required=True, help="the emulated AWS endpoint URL")
+    parser.add_argument("--region", required=True, help="the region of the clusters")
+    parser.add_argument("--agent-id", required=True, help="labels this agent's containers")
+    parser.add_argument("--state-dir", required=True, help="where log-shipping marks are kept")
+    parser.add_argument(
+        "--docker-host", default="unix:///var/run/docker.sock", help="(default: %(default)s)"
+    )
+    parser.add_argument(
+        "--host-ip",
+        default="127.0.0.1",
+        help="address host ports are published on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=1.0, help="seconds between looks (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--cleanup-wait",
+        type=float,
+        default=600.0,
+        help="seconds a stopped task's container is kept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--forward-port",
+        type=int,
+        action="append",
+        default=[],
+        help="relay the docker bridge gateway's PORT to 127.0.0.1:PORT (repeatable)",
+    )
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Agent:
+    """One poll of ECS and dockerd after another; see the module docstring."""
+
+    endpoint: str
+    region: str
+    agent_id: str
+    state_dir: Path
+    docker_host: str
+    host_ip: str
+    cleanup_wait: float
+    _docker: Any = None
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _log_marks: dict[str, str] = field(default_factory=dict)
+    _last_ship: float = 0.0
+    _reported: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = boto3.client(
+                service,
+                region_name=self.region,
+                endpoint_url=self.endpoint,
+                config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
+            )
+        return self._clients[service]
+
+    @property
+    def docker(self) -> Any:
+        if self._docker is None:
+            self._docker = docker.DockerClient(base_url=self.docker_host, timeout=120)
+        return self._docker
+
+    # -- one round -------------------------------------------------------------------------
+    def poll_once(self) -> None:
+        """Look at every task placed on a container instance and at every container of ours."""
+        ecs = self.client("ecs")
+        tasks: dict[str, dict[str, Any]] = {}
+        answered_clusters: set[str] = set()
+        for cluster_arn in self._paginate(ecs, "list_clusters", "clusterArns"):
+            try:
+                instances = list(
+                    self._paginate(
+                        ecs,
+                        "list_container_instances",
+                        "containerInstanceArns",
+                        cluster=cluster_arn,
+                    )
+                )
+                # ECS lists RUNNING-desired tasks unless asked: the ones to stop too.
+                arns = [
+                    arn
+                    for status in ("RUNNING", "STOPPED")
+                    if instances
+                    for arn in self._paginate(
+                        ecs, "list_tasks", "taskArns", cluster=cluster_arn, desiredStatus=status
+                    )
+                ]
+                for start in range(0, len(arns), 100):
+                    for task in ecs.describe_tasks(
+                        cluster=cluster_arn, tasks=arns[start : start + 100]
+                    )["tasks"]:
+                        if task.get("containerInstanceArn") in instances:
+                            tasks[task["taskArn"]] = task
+            except ClientError as error:
+                if error.response["Error"]["Code"] in ("ClusterNotFoundException",):
+                    continue
+                raise
+            answered_clusters.add(cluster_arn)
+        containers = self._our_containers()
+        for task_arn, task in tasks.items():
+            self._handle_task(task, containers.get(task_arn))
+        for task_arn, container in containers.items():
+            if task_arn not in tasks:
+                self._forget_container(container)
+        if time.monotonic() - self._last_ship >= LOG_SHIP_INTERVAL:
+            self._last_ship = time.monotonic()
+            for task_arn, container in self._our_containers().items():
+                if task_arn in tasks:
+                    self._ship_logs(tasks[task_arn], container)
+
+    @staticmethod
+    def _paginate(client: Any, operation: str, key: str, **kwargs: Any) -> Any:
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+
+    def _our_containers(self) -> dict[str, Any]:
+        found = self.docker.containers.list(
+            all=True, filters={"label": f"{LABEL_AGENT}={self.agent_id}"}
+        )
+        return {container.labels[LABEL_TASK]: container for container in found}
+
+    # -- a task's life ---------------------------------------------------------------------
+    def _handle_task(self, task: dict[str, Any], container: Any) -> None:
+        desired, last = task["desiredStatus"], task["lastStatus"]
+        if container is None:
+            if desired == "RUNNING" and last == "PENDING":
+                self._start(task)
+            elif last != "STOPPED":
+                self._report(task, "STOPPED", reason="The container is gone from the instance")
+            return
+        container.reload()
+        state = container.attrs["State"]
+        if state["Running"]:
+            if desired == "STOPPED":
+                timeout = self._definition(task["taskDefinitionArn"])["containerDefinitions"][
+                    0
+                ].get("stopTimeout", DEFAULT_STOP_TIMEOUT)
+                LOG.info("stopping %s (%s)", container.name, task.get("stoppedReason", ""))
+                self._ship_logs(task, container)
+                container.stop(timeout=int(timeout))
+            elif last != "RUNNING":
+                self._report(task, "RUNNING", container=container)
+            return
+        if last != "STOPPED":
+            self._ship_logs(task, container)
+            self._report(
+                task,
+                "STOPPED",
+                container=container,
+                exit_code=int(state.get("ExitCode", 0)),
+                reason=(state.get("Error") or None),
+            )
+            return
+        finished = _parse_time(state.get("FinishedAt"))
+        if finished and time.time() - finished > self.cleanup_wait:
+            LOG.info(
+                "removing %s (task stopped %.0f s ago)", container.name, time.time() - finished
+            )
+            self._remove(container)
+
+    def _forget_container(self, container: Any) -> None:
+        """ECS no longer knows the task (cluster or instance gone): the container goes too."""
+        LOG.info("removing %s: its task is no longer in ECS", container.name)
+        self._remove(container)
+
+    def _remove(self, container: Any) -> None:
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
+        self._log_marks.pop(container.id, None)
+        (self.state_dir / f"logs-{container.id}.json").unlink(missing_ok=True)
+
+    def _definition(self, arn: str) -> dict[str, Any]:
+        if arn not in self._definitions:
+            self._definitions[arn] = self.client("ecs").describe_task_definition(
+                taskDefinition=arn
+            )["taskDefinition"]
+        return self._definitions[arn]
+
+    def _start(self, task: dict[str, Any]) -> None:
+        definition = self._definition(task["taskDefinitionArn"])
+        spec = definition["containerDefinitions"][0]
+        overrides = next(
+            (
+                o
+                for o in task.get("overrides", {}).get("containerOverrides", [])
+                if o.get("name") == spec["name"]
+            ),
+            {},
+        )
+        task_id = task["taskArn"].rsplit("/", 1)[-1]
+        try:
+            self._pull(spec["image"])
+            environment = {e["name"]: e["value"] for e in spec.get("environment", [])}
+            environment.update({e["name"]: e["value"] for e in overrides.get("environment", [])})
+            environment.update(self._secrets(spec.get("secrets", [])))
+            container = self.docker.containers.create(
+                spec["image"],
+                **self._run_options(definition, spec, overrides, task, environment, task_id),
+            )
+            container.start()
+        except (APIError, DockerException, ClientError, BotoCoreError, ValueError) as error:
+            kind = (
+                "CannotPullContainerError"
+                if "pull" in str(error).lower()
+                else "CannotStartContainerError"
+            )
+            LOG.warning("task %s could not start: %s", task_id, error)
+            self._report(task, "STOPPED", reason=f"{kind}: {_short(error)}")
+            return
+        LOG.info("started %s for task %s (%s)", container.name, task_id, definition["family"])
+        container.reload()
+        if container.attrs["State"]["Running"]:
+            self._report(task, "RUNNING", container=container)
+
+    def _run_options(
+        self,
+        definition: dict[str, Any],
+        spec: dict[str, Any],
+        overrides: dict[str, Any],
+        task: dict[str, Any],
+        environment: dict[str, str],
+        task_id: str,
+    ) -> dict[str, Any]:
+        labels = dict(spec.get("dockerLabels", {}))
+        labels.update(
+            {
+                LABEL_AGENT: self.agent_id,
+                LABEL_CLUSTER: task["clusterArn"].rsplit("/", 1)[-1],
+                LABEL_TASK: task["taskArn"],
+                LABEL_CONTAINER: spec["name"],
+                LABEL_FAMILY: definition["family"],
+                LABEL_REVISION: str(definition["revision"]),
+            }
+        )
+        options: dict[str, Any] = {
+            "name": f"ecs-{definition['family']}-{definition['revision']}-{spec['name']}-{task_id}",
+            "labels": labels,
+            "environment": environment,
+            "detach": True,
+            "ports": {
+                f"{m['containerPort']}/{m.get('protocol', 'tcp')}": (
+                    self.host_ip,
+                    m.get("hostPort") or None,
+                )
+                for m in spec.get("portMappings", [])
+            },
+            "extra_hosts": {h["hostname"]: h["ipAddress"] for h in spec.get("extraHosts", [])},
+        }
+        command = overrides.get("command") or spec.get("command")
+        if command:
+            options["command"] = command
+        if spec.get("entryPoint"):
+            options["entrypoint"] = spec["entryPoint"]
+        if spec.get("user"):
+            options["user"] = spec["user"]
+        if spec.get("workingDirectory"):
+            options["working_dir"] = spec["workingDirectory"]
+        memory = overrides.get("memory") or spec.get("memory")
+        reservation = overrides.get("memoryReservation") or spec.get("memoryReservation")
+        if memory:
+            options["mem_limit"] = f"{memory}m"
+        if reservation:
+            options["mem_reservation"] = f"{reservation}m"
+        if spec.get("cpu"):
+            options["cpu_shares"] = max(2, int(spec["cpu"]))
+        check = spec.get("healthCheck")
+        if check:
+            options["healthcheck"] = {
+                "test": check["command"],
+                "interval": int(check.get("interval", 30) * 1e9),
+                "timeout": int(check.get("timeout", 5) * 1e9),
+                "retries": int(check.get("retries", 3)),
+                "start_period": int(check.get("startPeriod", 0) * 1e9),
+            }
+        if spec.get("readonlyRootFilesystem"):
+            options["read_only"] = True
+        return options
+
+    def _pull(self, image: str) -> None:
+        repository, _, tag = image.rpartition(":")
+        if "/" in tag or not repository:
+            repository, tag = image, "latest"
+        try:
+            self.docker.images.pull(repository, tag=tag)
+        except (APIError, DockerException) as error:
+            try:
+                self.docker.images.get(image)
+            except ImageNotFound:
+                raise ValueError(f"pull {image}: {_short(error)}") from None
+            LOG.warning("pull of %s failed, using the cached image: %s", image, _short(error))
+
+    def _secrets(self, secrets: list[dict[str, str]]) -> dict[str, str]:
+        """Resolve `secrets` as the agent does with the task execution role."""
+        values = {}
+        for secret in secrets:
+            source = secret["valueFrom"]
+            if ":secretsmanager:" in source:
+                value = self.client("secretsmanager").get_secret_value(SecretId=source)[
+                    "SecretString"
+                ]
+            else:
+                name = source.split(":parameter", 1)[1] if source.startswith("arn:") else source
+                value = self.client("ssm").get_parameter(Name=name, WithDecryption=True)[
+                    "Parameter"
+                ]["Value"]
+            values[secret["name"]] = value
+        return values
+
+    def _report(
+        self,
+        task: dict[str, Any],
+        status: str,
+        container: Any = None,
+        exit_code: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        if self._reported.get(task["taskArn"]) == status:
+            return
+        name = task["containers"][0]["name"] if task.get("containers") else None
+        change: dict[str, Any] = {"containerName": name, "status": status}
+        if exit_code is not None:
+            change["exitCode"] = exit_code
+        if reason:
+            change["reason"] = reason[:255]
+        if container is not None:
+            change["runtimeId"] = container.id
+            change["networkBindings"] = _bindings(container)
+        request: dict[str, Any] = {
+            "cluster": task["clusterArn"],
+            "task": task["taskArn"],
+            "status": status,
+            "containers": [change] if name else [],
+        }
+        if reason:
+            request["reason"] = reason[:255]
+        self.client("ecs").submit_task_state_change(**request)
+        self._reported[task["taskArn"]] = status
+        LOG.info(
+            "task %s: %s%s",
+            task["taskArn"].rsplit("/", 1)[-1],
+            status,
+            f" (exit {exit_code})" if exit_code is not None else "",
+        )
+
+    # -- logs --------------------------------------------------------------------------------
+    def _ship_logs(self, task: dict[str, Any], container: Any) -> None:
+        """Send the container's new output lines to CloudWatch Logs (awslogs's stream naming)."""
+        definition = self._definition(task["taskDefinitionArn"])
+        spec = definition["containerDefinitions"][0]
+        config = spec.get("logConfiguration") or {}
+        if config.get("logDriver") != "awslogs":
+            return
+        options = config.get("options", {})
+        group = options.get("awslogs-group")
+        if not group:
+            return
+        task_id = task["taskArn"].rsplit("/", 1)[-1]
+        prefix = options.get("awslogs-stream-prefix")
+        stream = f"{prefix}/{spec['name']}/{task_id}" if prefix else container.id
+        mark_file = self.state_dir / f"logs-{container.id}.json"
+        mark = self._log_marks.get(container.id)
+        if mark is None and mark_file.exists():
+            mark = json.loads(mark_file.read_text()).get("since")
+        raw = container.logs(stdout=True, stderr=True, timestamps=True)
+        events = []
+        newest = mark
+        for line in raw.decode("utf-8", errors="replace").splitlines():
+            stamp, _, message = line.partition(" ")
+            if mark is not None and stamp <= mark:
+                continue
+            seconds = _parse_time(stamp)
+            if seconds is None:
+                continue
+            events.append({"timestamp": int(seconds * 1000), "message": message or " "})
+            newest = stamp
+        if not events:
+            return
+        logs = self.client("logs")
+        try:
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                LOG.warning("log stream %s:%s: %s", group, stream, _short(error))
+                return
+        for start in range(0, len(events), LOG_BATCH):
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=events[start : start + LOG_BATCH],
+            )
+        self._log_marks[container.id] = str(newest)
+        mark_file.write_text(json.dumps({"since": newest, "stream": f"{group}:{stream}"}))
+
+
+def _bindings(container: Any) -> list[dict[str, Any]]:
+    bindings = []
+    for port, hosts in (container.attrs["NetworkSettings"].get("Ports") or {}).items():
+        number, _, protocol = port.partition("/")
+        for host in hosts or []:
+            bindings.append(
+                {
+                    "bindIP": host["HostIp"],
+                    "containerPort": int(number),
+                    "hostPort": int(host["HostPort"]),
+                    "protocol": protocol or "tcp",
+                }
+            )
+    return bindings
+
+
+def _parse_time(text: str | None) -> float | None:
+    """Seconds since the epoch of docker's RFC 3339 time (nanoseconds cut), None if unset."""
+    if not text or text.startswith("0001-"):
+        return None
+    main, _, fraction = text.rstrip("Z").partition(".")
+    try:
+        moment = datetime.fromisoformat(main).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return moment.timestamp() + (float(f"0.{fraction[:6]}") if fraction else 0.0)
+
+
+def _short(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300]
+
+
+# -- relay from the docker bridge to loopback ----------------------------------------------
+def bridge_gateway(client: Any) -> str:
+    """The docker bridge network's gateway address (what host-gateway resolves to)."""
+    network = client.networks.get("bridge")
+    for config in network.attrs.get("IPAM", {}).get("Config", []) or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    raise RuntimeError("the docker bridge network has no gateway address")
+
+
+def relay(listen_host: str, port: int, stopping: threading.Event) -> threading.Thread:
+    """Accept on listen_host:port and copy bytes both ways to 127.0.0.1:port."""
+    server = socket.create_server((listen_host, port), reuse_port=False)
+    server.settimeout(1.0)
+
+    def pipe(client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        except OSError:
+            client.close()
+            return
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, upstream)
+        selector.register(upstream, selectors.EVENT_READ, client)
+        try:
+            while not stopping.is_set():
+                for key, _ in selector.select(timeout=1.0):
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except OSError:
+            pass
+        finally:
+            selector.close()
+            client.close()
+            upstream.close()
+
+    def accept() -> None:
+        with server:
+            while not stopping.is_set():
+                try:
+                    client, _ = server.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                threading.Thread(target=pipe, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, name=f"relay-{port}", daemon=True)
+    thread.start()
+    LOG.info("relaying %s:%d to 127.0.0.1:%d", listen_host, port, port)
+    return thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: poll until SIGTERM/SIGINT."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
+    )
+    state_dir = Path(args.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stopping.set())
+    agent = Agent(
+        endpoint=args.endpoint,
+        region=args.region,
+        agent_id=args.agent_id,
+        state_dir=state_dir,
+        docker_host=args.docker_host,
+        host_ip=args.host_ip,
+        cleanup_wait=args.cleanup_wait,
+    )
+    if args.forward_port:
+        gateway = bridge_gateway(agent.docker)
+        for port in args.forward_port:
+            relay(gateway, port, stopping)
+    LOG.info(
+        "ECS agent %s polling %s (%s) every %.1f s, pid %d",
+        args.agent_id,
+        args.endpoint,
+        args.region,
+        args.poll,
+        os.getpid(),
+    )
+    while not stopping.is_set():
+        try:
+            agent.poll_once()
+        except (BotoCoreError, ClientError, DockerException, OSError) as error:
+            LOG.warning("poll failed, trying again: %s", _short(error))
+        except Exception:  # one bad answer must not end the agent
+            LOG.exception("poll failed")
+        stopping.wait(args.poll)
+    LOG.info("stopping (the containers keep running)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
