@@ -4,11 +4,13 @@
 #   docker-registry  the Distribution registry, ECR's counterpart
 #   openssh-server   sshd, the instances you SSH into
 #   debootstrap      builds the offline Debian base image
+#   chromium         the headless browser of the browser test (tests/integration/test_browser.py)
+#   chromium-driver  chromedriver, through which Selenium drives it (nothing is downloaded)
 # As root: installs what is missing (apt-get update only when something is).
 # As another user: lists what is missing and exits 1 when anything is.
 set -eu
 
-PACKAGES="docker.io docker-registry openssh-server debootstrap"
+PACKAGES="docker.io docker-registry openssh-server debootstrap chromium chromium-driver"
 
 # A tool counts as present however it was installed (a laptop's Docker Desktop included):
 # each package is needed only when its command is missing.
@@ -20,6 +22,8 @@ has_docker || missing="$missing docker.io"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing="$missing openssh-server"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
 missing=${missing# }
 
 if [ -z "$missing" ]; then
