@@ -1,0 +1,159 @@
+"""The deployed Jupyter, seen as a user's client sees it: it answers, the API refuses anyone
+without the password, the password logs in, and the classify notebook, run cell by cell over a
+kernel's websocket, finds Chelsea the cat.
+
+`jupyter_access` (conftest.py) gives the server and what to run: `url` (base URL ending in /),
+`password`, `notebook` (server path of the classify notebook), `cat_image` (an IMAGE value the
+container can read: chelsea) and `not_cat_image` (the same for a photo without a cat, or None).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.jupyter_api import (
+    CellError,
+    LoginRefused,
+    api_status,
+    api_url,
+    get_notebook,
+    is_logged_in,
+    list_contents,
+    list_kernels,
+    login,
+    run_notebook,
+    wait_until_answers,
+)
+
+ANSWER_TIMEOUT = float(os.environ.get("ECS_DL_JUPYTER_ANSWER_TIMEOUT", "300"))
+NOTEBOOK_TIMEOUT = float(os.environ.get("ECS_DL_NOTEBOOK_TIMEOUT", "600"))
+# ImageNet classes 281..285 as labels.txt names them: the classes the cat verdict sums.
+CAT_LABELS = {
+    "tabby, tabby cat",
+    "tiger cat",
+    "Persian cat",
+    "Siamese cat, Siamese",
+    "Egyptian cat",
+}
+VERDICT = re.compile(r"^(CAT|no cat) \(cat probability (\d+\.\d+)\)$", re.MULTILINE)
+TOP_ENTRY = re.compile(r"^\d+\. (\d+\.\d+)  (.+)$", re.MULTILINE)
+
+
+@pytest.fixture
+def jupyter_session(jupyter_access: Any) -> requests.Session:
+    """A client logged in with the right password (the server answering first)."""
+    wait_until_answers(jupyter_access.url, timeout=ANSWER_TIMEOUT)
+    return login(jupyter_access.url, jupyter_access.password)
+
+
+def image_preamble(image: str) -> str:
+    """Code that sets the notebook's IMAGE before its first cell reads it."""
+    return f'import os; os.environ["IMAGE"] = {image!r}'
+
+
+def test_jupyter_answers(jupyter_access: Any) -> None:
+    version = wait_until_answers(jupyter_access.url, timeout=ANSWER_TIMEOUT)
+    assert version.split(".")[0] == "2", f"jupyter_server {version}, expected 2.x"
+
+
+@pytest.mark.parametrize(
+    "path", ["api/contents", "api/kernels", "api/sessions", "api/status", "api/kernelspecs"]
+)
+def test_the_api_refuses_a_client_without_login(jupyter_access: Any, path: str) -> None:
+    assert api_status(requests.Session(), jupyter_access.url, path) == 403
+
+
+def test_pages_send_a_client_without_login_to_the_login_form(jupyter_access: Any) -> None:
+    response = requests.get(api_url(jupyter_access.url, "tree"), allow_redirects=False, timeout=30)
+    assert response.status_code == 302
+    assert response.headers["Location"].split("?")[0].endswith("/login")
+    assert not is_logged_in(requests.Session(), jupyter_access.url)
+
+
+def test_no_kernel_starts_without_login(jupyter_access: Any) -> None:
+    # The client makes up its own _xsrf cookie and header (tornado only compares the two), so
+    # the XSRF check passes and only the missing login can refuse it: a server without a
+    # password would start the kernel (201).
+    response = requests.post(
+        api_url(jupyter_access.url, "api/kernels"),
+        json={"name": "python3"},
+        headers={"X-XSRFToken": "ecs-dl-test", "Cookie": "_xsrf=ecs-dl-test"},
+        timeout=30,
+    )
+    assert response.status_code == 403, response.text
+
+
+@pytest.mark.parametrize("wrong", ["", "not-the-password"])
+def test_a_wrong_password_is_refused(jupyter_access: Any, wrong: str) -> None:
+    assert wrong != jupyter_access.password
+    client = requests.Session()
+    with pytest.raises(LoginRefused, match="refused the password"):
+        login(jupyter_access.url, wrong, session=client)
+    assert not is_logged_in(client, jupyter_access.url)
+    assert api_status(client, jupyter_access.url, "api/kernels") == 403
+
+
+def test_the_password_logs_in_and_shows_the_notebook(
+    jupyter_access: Any, jupyter_session: requests.Session
+) -> None:
+    assert is_logged_in(jupyter_session, jupyter_access.url)
+    folder, _, name = jupyter_access.notebook.rpartition("/")
+    names = {entry["name"] for entry in list_contents(jupyter_session, jupyter_access.url, folder)}
+    assert name in names, f"{name} is not in {folder or 'the root'}: {sorted(names)}"
+    notebook = get_notebook(jupyter_session, jupyter_access.url, jupyter_access.notebook)
+    assert any(cell["cell_type"] == "code" for cell in notebook["cells"])
+
+
+@pytest.mark.parametrize("is_cat", [True, False], ids=["cat", "not-cat"])
+def test_the_classify_notebook_gives_the_verdict(
+    jupyter_access: Any, jupyter_session: requests.Session, is_cat: bool
+) -> None:
+    image = jupyter_access.cat_image if is_cat else jupyter_access.not_cat_image
+    if image is None:
+        pytest.skip("jupyter_access.not_cat_image is None: no photo without a cat to run")
+    run = run_notebook(
+        jupyter_session,
+        jupyter_access.url,
+        jupyter_access.notebook,
+        preamble=image_preamble(image),
+        timeout=NOTEBOOK_TIMEOUT,
+    )
+    output = run.text
+    assert "error:" not in output, output
+    verdicts = VERDICT.findall(output)
+    assert len(verdicts) == 1, f"expected one verdict line in the notebook's output:\n{output}"
+    word, probability = verdicts[0][0], float(verdicts[0][1])
+    top = TOP_ENTRY.findall(output)
+    assert len(top) == 5, output
+    labels = [label for _, label in top]
+    if is_cat:
+        assert word == "CAT", output
+        assert probability >= 0.5, output
+        assert CAT_LABELS & set(labels), f"no cat class in the top 5: {labels}"
+    else:
+        assert word == "no cat", output
+        assert probability < 0.5, output
+    assert run.kernel_id not in {k["id"] for k in list_kernels(jupyter_session, jupyter_access.url)}
+
+
+def test_a_failing_notebook_reports_the_traceback_and_frees_its_kernel(
+    jupyter_access: Any, jupyter_session: requests.Session
+) -> None:
+    before = {k["id"] for k in list_kernels(jupyter_session, jupyter_access.url)}
+    missing = "/nonexistent/ecs-dl-no-such-photo.jpg"
+    with pytest.raises(CellError) as failure:
+        run_notebook(
+            jupyter_session,
+            jupyter_access.url,
+            jupyter_access.notebook,
+            preamble=image_preamble(missing),
+            timeout=NOTEBOOK_TIMEOUT,
+        )
+    assert f"{missing}: no such file" in failure.value.evalue
+    assert "Traceback" in failure.value.traceback
+    assert {k["id"] for k in list_kernels(jupyter_session, jupyter_access.url)} <= before
