@@ -3,7 +3,9 @@ the cat with both shared MobileNets, Jupyter and sshd run as promised, and no se
 
 The session builds the image itself with the docker CLI (classic builder, as the role does), on
 the local target's offline Debian base (`make up` makes it). The build host's extra CA
-certificates go to docker/certs/ for the builder stage, as the role copies them.
+certificates go to docker/certs/ for the builder stage, as the role copies them. The tag is
+ECS_DL_TEST_IMAGE (default ecsdl-test/mxnet:test; the test stage gets `-stage` appended), so a
+run does not retag an image someone else's containers use.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ DOCKER_DIR = REPO_ROOT / "docker"
 MODELS_DIR = (REPO_ROOT / ".." / "shared" / "models" / "imagenet-mobilenet").resolve()
 MODELS = ("mobilenet_v1_0.5_160", "mobilenet_v1_0.25_128")
 BASE_IMAGE = os.environ.get("ECS_DL_BASE_IMAGE", "ecs-dl/debian:bookworm-minbase")
-IMAGE = "ecsdl-test/mxnet:test"
-TEST_STAGE_IMAGE = "ecsdl-test/mxnet:test-stage"
+IMAGE = os.environ.get("ECS_DL_TEST_IMAGE", "ecsdl-test/mxnet:test")
+TEST_STAGE_IMAGE = f"{IMAGE}-stage"
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 BUILD_TIMEOUT = int(os.environ.get("ECS_DL_IMAGE_BUILD_TIMEOUT", "1200"))
 SAMPLES = {"chelsea": True, "coffee": False, "astronaut": False, "rocket": False}
