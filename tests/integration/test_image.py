@@ -5,7 +5,8 @@ The session builds the image itself with the docker CLI (classic builder, as the
 the local target's offline Debian base (`make up` makes it). The build host's extra CA
 certificates go to docker/certs/ for the builder stage, as the role copies them. The tag is
 ECS_DL_TEST_IMAGE (default ecsdl-test/mxnet:test; the test stage gets `-stage` appended), so a
-run does not retag an image someone else's containers use.
+run does not retag an image someone else's containers use. The `classify --output s3://` tests
+talk to an in-process moto server (tests/conftest.py) from a `--network host` container.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,7 +120,7 @@ def sample_path(name: str) -> str:
 
 
 def run_in_image(
-    image: str, models_dir: Path, samples: Path, *command: str
+    image: str, models_dir: Path, samples: Path, *command: str, docker_args: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     return docker(
         "run",
@@ -127,6 +129,7 @@ def run_in_image(
         f"{models_dir}:/models:ro",
         "-v",
         f"{samples}:/images:ro",
+        *docker_args,
         image,
         *command,
         check=False,
@@ -192,6 +195,99 @@ def test_classify_without_a_model_says_so(image: str, models_dir: Path, samples:
     )
     assert result.returncode == 3
     assert result.stderr.strip() == "classify: model: /models/nope-symbol.json: no such file"
+
+
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def s3_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def s3_docker_args(endpoint: str) -> tuple[str, ...]:
+    """`docker run` arguments for a container that reaches the moto server on the host's
+    loopback, as boto3 inside the image would reach S3."""
+    env = [f"AWS_ENDPOINT_URL={endpoint}", *(f"{k}={v}" for k, v in S3_ENV.items())]
+    return ("--network", "host", *(arg for pair in env for arg in ("-e", pair)))
+
+
+@pytest.fixture
+def results_bucket(moto_endpoint: str) -> str:
+    """A fresh bucket on the module's moto server, for `classify --output s3://...`."""
+    name = f"ecsdl-results-{uuid.uuid4().hex[:8]}"
+    s3_client(moto_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def test_classify_output_to_s3_holds_the_json_lines_even_with_a_bad_image(
+    image: str, models_dir: Path, samples: Path, moto_endpoint: str, results_bucket: str
+) -> None:
+    """The container (host network, AWS_ENDPOINT_URL: the moto server) uploads exactly the JSON
+    lines it prints; the unreadable image is on stderr only and the exit status stays 1."""
+    images = [sample_path("chelsea"), "/images/no-such-photo.jpg", sample_path("coffee")]
+    uri = f"s3://{results_bucket}/runs/1/results.json"
+    result = run_in_image(
+        image,
+        models_dir,
+        samples,
+        *("classify", "--json", "--model", f"/models/{MODELS[0]}", "--output", uri, *images),
+        docker_args=s3_docker_args(moto_endpoint),
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip() == "classify: /images/no-such-photo.jpg: no such file"
+    s3 = s3_client(moto_endpoint)
+    written = s3.get_object(Bucket=results_bucket, Key="runs/1/results.json")["Body"].read()
+    written = written.decode()
+    assert written == result.stdout
+    lines = [json.loads(line) for line in written.splitlines()]
+    assert [(line["image"], line["is_cat"]) for line in lines] == [
+        (sample_path("chelsea"), True),
+        (sample_path("coffee"), False),
+    ]
+
+
+def test_classify_output_to_a_missing_bucket_exits_4(
+    image: str, models_dir: Path, samples: Path, moto_endpoint: str
+) -> None:
+    uri = f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/results.json"
+    result = run_in_image(
+        image,
+        models_dir,
+        samples,
+        *("classify", "--json", "--model", f"/models/{MODELS[0]}", "--output", uri),
+        sample_path("chelsea"),
+        docker_args=s3_docker_args(moto_endpoint),
+    )
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.strip() == (
+        f"classify: results not written: {uri}: cannot write to S3 (NoSuchBucket)"
+    )
+    assert json.loads(result.stdout)["is_cat"] is True, "stdout still has the result"
+
+
+def test_classify_output_to_a_local_path(image: str, models_dir: Path, samples: Path) -> None:
+    images = [sample_path(name) for name in SAMPLES]
+    script = (
+        f'classify --json --model /models/{MODELS[0]} --output /tmp/out/x.json "$@"'
+        " && echo '=== file' && cat /tmp/out/x.json"
+    )
+    result = run_in_image(image, models_dir, samples, "sh", "-c", script, "sh", *images)
+    assert result.returncode == 0, result.stderr
+    printed, _, written = result.stdout.partition("=== file\n")
+    assert written == printed
+    assert [json.loads(line)["image"] for line in written.splitlines()] == images
 
 
 def test_commands_run_as_non_root(image: str) -> None:

@@ -4,18 +4,23 @@ import io
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from ecsdl.classify import (
     CAT_CLASSES,
     EXIT_IMAGE_ERROR,
     EXIT_MODEL_ERROR,
     EXIT_OK,
+    EXIT_OUTPUT_ERROR,
     EXIT_USAGE,
+    Result,
     build_parser,
     cat_probability,
     main,
     top_k,
+    write_results,
 )
+from ecsdl.sources import SourceError
 
 
 def test_cat_classes_are_imagenet_281_to_285():
@@ -132,6 +137,10 @@ def test_missing_model_is_one_line(tmp_path, images, capsys):
         (["--model", "m", "--top", "0", "x.jpg"], "argument --top: must be at least 1"),
         (["--model", "m", "--threshold", "1.5", "x.jpg"], "must be between 0 and 1"),
         (["--model", "m", "--threshold", "cat", "x.jpg"], "not a number"),
+        (["--model", "m", "--output", "https://h/r.json", "x.jpg"], "cannot write to an http"),
+        (["--model", "m", "--output", "s3://bucket", "x.jpg"], "names no object"),
+        (["--model", "m", "--output", "s3://bucket/prefix/", "x.jpg"], "names no object"),
+        (["--model", "m", "--output", "", "x.jpg"], "give a local path or s3://bucket/key"),
     ],
 )
 def test_usage_errors(argv, message, capsys):
@@ -149,5 +158,119 @@ def test_parser_defaults():
 
 def test_help_explains_every_option():
     text = build_parser().format_help()
-    for option in ("--model", "--labels", "--top", "--json", "--threshold", "--input-size"):
+    for option in (
+        "--model",
+        "--labels",
+        "--top",
+        "--json",
+        "--output",
+        "--threshold",
+        "--input-size",
+    ):
         assert option in text
+    assert "4 the results could not be written to --output" in " ".join(text.split())
+
+
+@pytest.mark.parametrize("stdout_json", [True, False], ids=["json", "text"])
+def test_output_file_holds_the_json_lines(
+    tiny_imagenet_model, images, json_lines, tmp_path, capsys, stdout_json
+):
+    target = tmp_path / "new" / "folder" / "results.json"
+    flags = ["--json"] if stdout_json else []
+    argv = ["--model", tiny_imagenet_model, *flags, "--output", str(target)]
+    code, out, err = run([*argv, images["red"], images["blue"]], capsys)
+    assert code == EXIT_OK and err == ""
+    written = target.read_text()
+    if stdout_json:
+        assert written == out  # byte for byte what --json prints
+    else:
+        assert out.splitlines()[0].startswith(f"{images['red']}: CAT")
+    lines = json_lines(written)
+    assert [(line["image"], line["is_cat"]) for line in lines] == [
+        (images["red"], True),
+        (images["blue"], False),
+    ]
+    assert all(set(line) == {"image", "is_cat", "cat_probability", "top"} for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [(["bad", "red", "missing"], ["red"]), (["bad", "missing"], [])],
+    ids=["some-unreadable", "all-unreadable"],
+)
+def test_output_is_written_when_images_are_unreadable(
+    tiny_imagenet_model, images, json_lines, tmp_path, capsys, names, expected
+):
+    target = tmp_path / "results.json"
+    target.write_text("stale\n")  # replaced, not appended to
+    argv = ["--model", tiny_imagenet_model, "--output", str(target)]
+    code, _, err = run([*argv, *(images[n] for n in names)], capsys)
+    assert code == EXIT_IMAGE_ERROR
+    assert [line["image"] for line in json_lines(target.read_text())] == [
+        images[n] for n in expected
+    ]
+    assert len(err.splitlines()) == 2  # one line per unreadable image, as without --output
+
+
+def test_output_not_written_without_a_model(tmp_path, images, capsys):
+    target = tmp_path / "results.json"
+    argv = ["--model", str(tmp_path / "nothing"), "--output", str(target), images["red"]]
+    code, _, _ = run(argv, capsys)
+    assert code == EXIT_MODEL_ERROR and not target.exists()
+
+
+def test_unwritable_output_exits_4_with_one_line(tiny_imagenet_model, images, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = blocker / "results.json"  # its parent is a file: cannot be created
+    argv = ["--model", tiny_imagenet_model, "--json", "--output", str(target), images["red"]]
+    code, out, err = run(argv, capsys)
+    assert code == EXIT_OUTPUT_ERROR == 4
+    assert len(out.splitlines()) == 1, "stdout still has the results"
+    assert err.startswith(f"classify: results not written: {target}: cannot write (")
+    assert len(err.splitlines()) == 1
+
+
+def test_output_error_wins_over_image_errors(tiny_imagenet_model, images, tmp_path, capsys):
+    argv = ["--model", tiny_imagenet_model, "--output", str(tmp_path), images["missing"]]
+    code, _, err = run(argv, capsys)  # tmp_path is a folder: cannot be written as a file
+    assert code == EXIT_OUTPUT_ERROR
+    assert err.splitlines()[-1].startswith(f"classify: results not written: {tmp_path}: ")
+
+
+class StubS3:
+    """Stands for boto3's S3 client: records put_object calls, or fails them with `error`."""
+
+    def __init__(self, error: str | None = None) -> None:
+        self.error = error
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> dict:  # noqa: N803
+        if self.error:
+            raise ClientError({"Error": {"Code": self.error, "Message": "x"}}, "PutObject")
+        self.objects[(Bucket, Key)] = Body
+        return {}
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict:  # noqa: N803
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
+
+
+RESULTS = [
+    Result("s3://in/cat.jpg", True, 0.93, [{"label": "tabby", "probability": 0.5}]),
+    Result("s3://in/mug.png", False, 0.01, [{"label": "cup", "probability": 0.7}]),
+]
+
+
+def test_write_results_round_trip_through_s3(json_lines):
+    s3 = StubS3()
+    write_results("s3://results-bucket/runs/1/results.json", RESULTS, client=s3)
+    assert list(s3.objects) == [("results-bucket", "runs/1/results.json")]
+    body = s3.get_object(Bucket="results-bucket", Key="runs/1/results.json")["Body"].read()
+    assert json_lines(body.decode()) == [result.as_dict() for result in RESULTS]
+    assert body.endswith(b"\n") and body.count(b"\n") == len(RESULTS)
+
+
+def test_write_results_s3_failure_is_one_line():
+    with pytest.raises(SourceError) as info:
+        write_results("s3://no-such-bucket/r.json", RESULTS, client=StubS3("NoSuchBucket"))
+    assert str(info.value) == "s3://no-such-bucket/r.json: cannot write to S3 (NoSuchBucket)"

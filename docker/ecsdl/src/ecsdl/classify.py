@@ -2,7 +2,8 @@
 
 Every readable image goes through the model in ONE forward pass. For each image: the summed
 probability of the ImageNet cat classes 281..285 (tabby, tiger cat, Persian, Siamese, Egyptian
-cat), the verdict `is_cat` (that sum >= --threshold) and the top-K labels.
+cat), the verdict `is_cat` (that sum >= --threshold) and the top-K labels. `--output` also
+writes the JSON lines to a local path or an s3:// object.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 from ecsdl import EcsdlError, __version__
 from ecsdl.model import Model, load_model
 from ecsdl.preprocess import batch, decode, to_array
-from ecsdl.sources import read_bytes
+from ecsdl.sources import is_http, is_s3, read_bytes, write_bytes
 
 # ImageNet-1k class indices 281..285: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat.
 CAT_CLASSES = range(281, 286)
@@ -36,6 +37,7 @@ EXIT_OK = 0
 EXIT_IMAGE_ERROR = 1
 EXIT_USAGE = 2
 EXIT_MODEL_ERROR = 3
+EXIT_OUTPUT_ERROR = 4
 
 
 @dataclass
@@ -124,6 +126,34 @@ def classify_images(
     return classify_arrays(model, names, arrays, top, threshold), errors
 
 
+def json_lines(results: Sequence[Result]) -> str:
+    """The `--json` output: one JSON object per result and line ('' for no results)."""
+    return "".join(json.dumps(result.as_dict()) + "\n" for result in results)
+
+
+def write_results(uri: str, results: Sequence[Result], client: Any | None = None) -> None:
+    """Write the JSON lines of `results` to a local path or s3://bucket/key (`client`: an S3
+    client instead of boto3's default one); SourceError with one line when that fails."""
+    write_bytes(uri, json_lines(results).encode("utf-8"), client=client)
+
+
+def _output_uri(text: str) -> str:
+    """--output: a local path or s3://bucket/key (an object, not a prefix); no http(s)."""
+    if not text:
+        raise argparse.ArgumentTypeError("give a local path or s3://bucket/key")
+    if is_http(text):
+        raise argparse.ArgumentTypeError(
+            f"cannot write to an http(s) URL: {text!r}; give a local path or s3://bucket/key"
+        )
+    if is_s3(text):
+        bucket, _, key = text[len("s3://") :].partition("/")
+        if not bucket or not key or key.endswith("/"):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} names no object; give s3://bucket/key (e.g. s3://bucket/results.json)"
+            )
+    return text
+
+
 def _probability(text: str) -> float:
     try:
         value = float(text)
@@ -159,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
             "for others, such as the digit models of `train`, is_cat is false and "
             "cat_probability 0. Exit status: 0 all images classified, 1 some image could not be "
             "read (the others are still reported), 2 usage error, 3 model or labels missing or "
-            "unloadable. S3 access uses the usual AWS credentials and honours AWS_ENDPOINT_URL."
+            "unloadable, 4 the results could not be written to --output (stdout still has "
+            "them; 4 wins over 1). S3 access uses the usual AWS credentials and honours "
+            "AWS_ENDPOINT_URL."
         ),
     )
     parser.add_argument(
@@ -197,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='one JSON object per image and line: {"image", "is_cat", "cat_probability", '
         '"top": [{"label", "probability"}, ...]}; default: one readable line per image',
+    )
+    parser.add_argument(
+        "--output",
+        type=_output_uri,
+        metavar="URI",
+        help="also write the results to URI, a local path (parent folders created) or "
+        "s3://bucket/key, replacing what is there: the JSON lines of --json whatever stdout "
+        "shows. Written whenever the model loads, even if some images could not be read: "
+        "like --json, it holds the classified images only (possibly none, an empty file) and "
+        "the unreadable ones are reported on stderr with exit status 1. Not written on exit "
+        "status 2 or 3",
     )
     parser.add_argument(
         "--input-size",
@@ -241,15 +284,27 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     done = time.perf_counter()
     for error in errors:
         print(f"classify: {error}", file=sys.stderr)
-    for result in results:
-        print(json.dumps(result.as_dict()) if args.json else result.as_text(), file=out)
+    if args.json:
+        out.write(json_lines(results))
+    else:
+        for result in results:
+            print(result.as_text(), file=out)
     out.flush()
+    written = True
+    if args.output is not None:
+        try:
+            write_results(args.output, results)
+        except EcsdlError as exc:
+            print(f"classify: results not written: {exc}", file=sys.stderr)
+            written = False
     if args.timing:
         print(
             f"classify: model loaded in {loaded - started:.3f} s; "
             f"{len(results)} image(s) read and classified in {done - loaded:.3f} s",
             file=sys.stderr,
         )
+    if not written:
+        return EXIT_OUTPUT_ERROR
     return EXIT_IMAGE_ERROR if errors else EXIT_OK
 
 

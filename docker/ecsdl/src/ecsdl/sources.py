@@ -85,14 +85,16 @@ def read_bytes(uri: str) -> bytes:
         raise SourceError(f"{uri}: cannot read ({exc.strerror or exc})") from None
 
 
-def write_bytes(uri: str, data: bytes) -> None:
-    """Write `data` to a local path (parents created) or an s3:// URI."""
+def write_bytes(uri: str, data: bytes, client: Any | None = None) -> None:
+    """Write `data` to a local path (parents created) or an s3:// URI; SourceError with one
+    clear line when it cannot be written. `client`: an S3 client to use instead of the default
+    one (boto3's, as for reading)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            _s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+            (client or _s3_client()).put_object(Bucket=bucket, Key=key, Body=data)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise SourceError(f"{uri}: cannot write to S3 ({code})") from None
