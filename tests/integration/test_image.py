@@ -427,14 +427,41 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(image: str, container_n
     assert all(line.split()[0] == "1000" for line in uids), uids
 
 
+def require_openssh() -> None:
+    for tool in ("ssh", "ssh-keygen", "ssh-keyscan"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"the OpenSSH client ({tool}) is needed for this test")
+
+
+def keygen(path: Path, kind: str = "ed25519", passphrase: str = "") -> Path:
+    """A new OpenSSH key pair at path (private) and path.pub."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-C", "", "-f", str(path)], check=True
+    )
+    return path
+
+
+def ssh_until_up(command: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """Run an ssh command until it succeeds (sshd is starting) or `timeout` s have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(1)
+
+
+def key_body(private_key: str) -> list[str]:
+    """The base64 lines of a private key file: none of them may show up anywhere."""
+    return [line for line in private_key.splitlines() if line and not line.startswith("-----")]
+
+
 def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_path: Path) -> None:
-    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
-        pytest.fail("the OpenSSH client (ssh, ssh-keygen) is needed for this test")
+    require_openssh()
     # without SSH_PUBLIC_KEY: nothing listens on 22
     quiet = docker("run", "--rm", image, "sh", "-c", "sleep 1; cat /proc/net/tcp /proc/net/tcp6")
     assert ":0016 " not in quiet.stdout
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    key = keygen(tmp_path / "id_ed25519")
     docker(
         "run",
         "-d",
@@ -462,18 +489,7 @@ def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_
         "-o",
         "ConnectTimeout=5",
     ]
-    deadline = time.monotonic() + 30
-    while True:
-        result = subprocess.run(
-            [*ssh, "-i", str(key), "jovyan@127.0.0.1", "id -u; command -v classify"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if result.returncode == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    result = ssh_until_up([*ssh, "-i", str(key), "jovyan@127.0.0.1", "id -u; command -v classify"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1000", "/opt/venv/bin/classify"]
     for user, extra in (("root", ["-i", str(key)]), ("jovyan", ["-o", "PubkeyAuthentication=no"])):
@@ -485,3 +501,147 @@ def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_
             check=False,
         )
         assert denied.returncode == 255 and "Permission denied" in denied.stderr, user
+
+
+ENV_DUMP = (
+    "import sys, time\n"
+    "sys.stdout.write(open('/proc/self/environ', 'rb').read().replace(b'\\0', b'\\n').decode())\n"
+    "print('--- end of environment', flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+def test_sshd_presents_the_given_host_key_and_hides_it(
+    image: str, container_name: str, tmp_path: Path
+) -> None:
+    """SSH_HOST_KEY becomes sshd's one host key (a known_hosts line written ahead is accepted
+    with StrictHostKeyChecking=yes), and neither the command nor the log ever sees it."""
+    require_openssh()
+    host_key = keygen(tmp_path / "host_ed25519")
+    user_key = keygen(tmp_path / "id_ed25519")
+    private = host_key.read_text()
+    public_type, public_b64 = host_key.with_suffix(".pub").read_text().split()[:2]
+    docker(
+        "run",
+        "-d",
+        "--name",
+        container_name,
+        "-p",
+        "127.0.0.1::22",
+        "-e",
+        f"SSH_PUBLIC_KEY={user_key.with_suffix('.pub').read_text().strip()}",
+        "-e",
+        f"SSH_HOST_KEY={private}",
+        image,
+        "python",
+        "-c",
+        ENV_DUMP,
+    )
+    port = docker("port", container_name, "22/tcp").stdout.split(":")[-1].strip()
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {public_type} {public_b64}\n")
+    result = ssh_until_up(
+        [
+            "ssh",
+            "-p",
+            port,
+            "-i",
+            str(user_key),
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known_hosts}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "jovyan@127.0.0.1",
+            "id -u",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1000"
+
+    scan = subprocess.run(
+        ["ssh-keyscan", "-p", port, "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    offered = {tuple(line.split()[1:3]) for line in scan.stdout.splitlines() if line[:1] != "#"}
+    assert offered == {(public_type, public_b64)}, scan.stdout
+
+    stat = docker("exec", container_name, "stat", "-c", "%U %a", "/etc/ssh/ssh_host_ed25519_key")
+    assert stat.stdout.strip() == "root 600"
+
+    # the command's own environment (what the python command printed): container variables
+    # such as SSH_PUBLIC_KEY are there, SSH_HOST_KEY is not
+    logs = docker("logs", container_name)
+    environment = logs.stdout.split("--- end of environment")[0].splitlines()
+    assert "HOME=/home/jovyan" in environment, logs.stdout
+    assert any(line.startswith("SSH_PUBLIC_KEY=") for line in environment)
+    assert not any(line.startswith("SSH_HOST_KEY") for line in environment)
+    # no process the entrypoint started (children of tini; `docker exec`s have parent 0) has it
+    holders = docker(
+        "exec",
+        container_name,
+        "python",
+        "-c",
+        "import os\n"
+        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        stat = open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()\n"
+        "        env = open(f'/proc/{p}/environ', 'rb').read()\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    if p != '1' and stat[1] != '0' and b'SSH_HOST_KEY' in env:\n"
+        "        print(p, open(f'/proc/{p}/cmdline', 'rb').read())\n",
+    )
+    assert holders.stdout == "", holders.stdout
+    everything = logs.stdout + logs.stderr
+    assert "PRIVATE KEY" not in everything
+    for line in key_body(private):
+        assert line not in everything, "the host key is in the container's log"
+    assert "host key from SSH_HOST_KEY" in logs.stderr
+
+
+@pytest.mark.parametrize("kind", ["garbage", "public-key", "rsa", "encrypted"])
+def test_a_bad_host_key_stops_the_container_without_printing_it(
+    image: str, tmp_path: Path, kind: str
+) -> None:
+    require_openssh()
+    user_key = keygen(tmp_path / "id_ed25519")
+    if kind == "garbage":
+        bad = (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+            "c2VjcmV0LW1hcmtlci1ub3QtYS1rZXk=\n"
+            "-----END OPENSSH PRIVATE KEY-----"
+        )
+    elif kind == "public-key":
+        bad = user_key.with_suffix(".pub").read_text()
+    elif kind == "rsa":
+        bad = keygen(tmp_path / "host_rsa", "rsa").read_text()
+    else:  # would make ssh-keygen prompt for the passphrase if the entrypoint let it
+        bad = keygen(tmp_path / "host_enc", passphrase="a passphrase").read_text()
+    result = docker(
+        "run",
+        "--rm",
+        "-e",
+        f"SSH_PUBLIC_KEY={user_key.with_suffix('.pub').read_text().strip()}",
+        "-e",
+        f"SSH_HOST_KEY={bad}",
+        image,
+        "echo",
+        "the command ran",
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 64, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "ecsdl-entrypoint: SSH_HOST_KEY is not an unencrypted OpenSSH ed25519 private key "
+        "(ssh-keygen -y cannot read it as one); sshd not started"
+    ]
+    for line in [] if kind == "public-key" else key_body(bad):  # a public key is no secret
+        assert line not in result.stderr
