@@ -34,7 +34,16 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "launch_templates",
     "spot_fleet_requests",
     "instances",
+    "ecs_services",
+    "ecs_tasks",
+    "task_definitions",
+    "ssm_parameters",
 )
+
+
+def task_definition_families(deployment_name: str) -> list[str]:
+    """The task definition families of a deployment (docs/CONTRACTS.md)."""
+    return [f"{deployment_name}-{kind}" for kind in ("jupyter", "predict", "train")]
 
 
 def role_names(deployment_name: str) -> list[str]:
@@ -177,18 +186,74 @@ def _count_ecs(ecs: Any, deployment_name: str) -> dict[str, int]:
     clusters = ecs.describe_clusters(clusters=[deployment_name]).get("clusters", [])
     active = [c for c in clusters if c.get("status") == "ACTIVE"]
 
-    def container_instances() -> int:
-        arns: list[str] = []
-        for page in ecs.get_paginator("list_container_instances").paginate(cluster=deployment_name):
-            arns.extend(page.get("containerInstanceArns", []))
-        return len(arns)
+    def listed(operation: str, key: str, **kwargs: Any) -> list[str]:
+        found: list[str] = []
+        for page in ecs.get_paginator(operation).paginate(**kwargs):
+            found.extend(page.get(key, []))
+        return found
 
+    def services() -> int:
+        arns = listed("list_services", "serviceArns", cluster=deployment_name)
+        if not arns:
+            return 0
+        described = ecs.describe_services(cluster=deployment_name, services=arns)["services"]
+        return sum(1 for service in described if service.get("status") != "INACTIVE")
+
+    def tasks() -> int:
+        # Tasks still to run, or told to stop but not yet stopped by their agent.
+        running = listed("list_tasks", "taskArns", cluster=deployment_name)
+        stopping = listed(
+            "list_tasks", "taskArns", cluster=deployment_name, desiredStatus="STOPPED"
+        )
+        arns = running + stopping
+        if not arns:
+            return 0
+        described = []
+        for start in range(0, len(arns), 100):
+            described.extend(
+                ecs.describe_tasks(cluster=deployment_name, tasks=arns[start : start + 100])[
+                    "tasks"
+                ]
+            )
+        return sum(1 for task in described if task.get("lastStatus") != "STOPPED")
+
+    definitions = sum(
+        len(
+            listed(
+                "list_task_definitions", "taskDefinitionArns", familyPrefix=family, status="ACTIVE"
+            )
+        )
+        for family in task_definition_families(deployment_name)
+    )
     return {
         "ecs_clusters": len(active),
         "container_instances": (
-            _absent_is_zero(container_instances, "ClusterNotFoundException") if active else 0
+            _absent_is_zero(
+                lambda: len(
+                    listed(
+                        "list_container_instances", "containerInstanceArns", cluster=deployment_name
+                    )
+                ),
+                "ClusterNotFoundException",
+            )
+            if active
+            else 0
         ),
+        "ecs_services": _absent_is_zero(services, "ClusterNotFoundException") if active else 0,
+        "ecs_tasks": _absent_is_zero(tasks, "ClusterNotFoundException") if active else 0,
+        "task_definitions": definitions,
     }
+
+
+def _count_ssm(ssm: Any, deployment_name: str) -> int:
+    found = 0
+    for page in ssm.get_paginator("describe_parameters").paginate(
+        ParameterFilters=[
+            {"Key": "Name", "Option": "BeginsWith", "Values": [f"/{deployment_name}/"]}
+        ]
+    ):
+        found += len(page.get("Parameters", []))
+    return found
 
 
 def count_resources(
@@ -238,6 +303,7 @@ def count_resources(
     )
 
     counts.update(_count_ecs(client("ecs"), deployment_name))
+    counts["ssm_parameters"] = _count_ssm(client("ssm"), deployment_name)
     return {name: counts.get(name, 0) for name in RESOURCE_TYPES}
 
 

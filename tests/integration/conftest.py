@@ -30,6 +30,19 @@ ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 # Override when two test runs share one moto server (each needs its own deployment name).
 DEPLOYMENT_NAME = os.environ.get("ECS_DL_IT_DEPLOYMENT", "ecs-dl-it")
+# Host ports of the test deployment's Jupyter and container sshd: not the defaults, so that the
+# tests never collide with a `make demo` deployment on the same machine.
+JUPYTER_PORT = int(os.environ.get("ECS_DL_IT_JUPYTER_PORT", "5388"))
+CONTAINER_SSH_PORT = int(os.environ.get("ECS_DL_IT_SSH_PORT", "5322"))
+# The extra vars of every playbook run against the test deployment.
+DEPLOYMENT_ARGS = (
+    "-e",
+    f"deployment_name={DEPLOYMENT_NAME}",
+    "-e",
+    f"jupyter_port={JUPYTER_PORT}",
+    "-e",
+    f"container_ssh_port={CONTAINER_SSH_PORT}",
+)
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # git-ignored: full playbook outputs
 PLAYBOOK_TIMEOUT = int(os.environ.get("ECS_DL_PLAYBOOK_TIMEOUT", "1800"))
 
@@ -135,7 +148,7 @@ class Deployment:
 def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deployment]:
     """site.yml with deployment_name=ecs-dl-it, run ONCE; teardown.yml again at session end."""
     del local_stack
-    result = run_playbook("site.yml", "-e", f"deployment_name={DEPLOYMENT_NAME}")
+    result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     try:
         assert_playbook_ok(result, f"site.yml for {DEPLOYMENT_NAME}", "site-1.log")
         outputs_path = REPO_ROOT / "outputs" / f"{DEPLOYMENT_NAME}.json"
@@ -147,7 +160,7 @@ def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deploy
         yield Deployment(DEPLOYMENT_NAME, result.stdout, outputs_path)
     finally:
         # For safety: the teardown tests have normally removed everything already.
-        final = run_playbook("teardown.yml", "-e", f"deployment_name={DEPLOYMENT_NAME}")
+        final = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
         save_artifact("teardown-final.log", final.stdout)
         if final.returncode != 0:
             print(f"final teardown.yml failed (exit {final.returncode}):\n{tail(final.stdout)}")
@@ -168,3 +181,47 @@ def aws_client() -> Callable[[str], Any]:
         return session.client(service, endpoint_url=ENDPOINT_URL)
 
     return make
+
+
+def skimage_photo(name: str) -> Path:
+    """A photo of scikit-image's data (chelsea.png is a cat, coffee.png is not)."""
+    import skimage
+
+    path = Path(skimage.__file__).parent / "data" / name
+    assert path.is_file(), f"scikit-image has no {path}"
+    return path
+
+
+class JupyterAccess:
+    """How a user reaches the deployment's Jupyter: the URL and password from the outputs."""
+
+    def __init__(
+        self, url: str, password: str, notebook: str, cat_image: str, not_cat_image: str
+    ) -> None:
+        self.url = url
+        self.password = password
+        self.notebook = notebook
+        self.cat_image = cat_image
+        self.not_cat_image = not_cat_image
+
+
+@pytest.fixture(scope="session")
+def jupyter_access(deployment: Deployment, aws_client: Callable[[str], Any]) -> JupyterAccess:
+    """The outputs' Jupyter URL and password; two photos in the input bucket for the notebook."""
+    outputs = deployment.outputs
+    password_file = Path(outputs["jupyter_password"])
+    assert password_file.is_file(), f"the outputs name {password_file} as the password's file"
+    bucket = outputs["buckets"]["input"]
+    s3 = aws_client("s3")
+    images = {}
+    for name in ("chelsea.png", "coffee.png"):
+        s3.upload_file(str(skimage_photo(name)), bucket, f"tests/{name}")
+        images[name] = f"s3://{bucket}/tests/{name}"
+    return JupyterAccess(
+        url=outputs["jupyter"]["url"],
+        password=password_file.read_text().strip(),
+        # The server's root is the notebook user's ~/work (docker/jupyter_server_config.py).
+        notebook="classify.ipynb",
+        cat_image=images["chelsea.png"],
+        not_cat_image=images["coffee.png"],
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 
 from tests.integration.conftest import (
     ACCESS_KEY,
+    DEPLOYMENT_ARGS,
     DEPLOYMENT_NAME,
     ENDPOINT_URL,
     REGION,
@@ -44,6 +46,11 @@ OUTPUT_KEYS = {
     "cluster",
     "spot_fleet_request_id",
     "instance_ids",
+    "jupyter",
+    "jupyter_password",
+    "ssh",
+    "task_definitions",
+    "ssm_parameters",
 }
 Client = Callable[[str], Any]
 
@@ -341,7 +348,7 @@ def test_15_spot_fleet_and_container_instances(deployment: Deployment, aws_clien
 
 def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
     del deployment
-    result = run_playbook("site.yml", "-e", f"deployment_name={DN}")
+    result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "the second site.yml", "site-2.log")
     changed = recap_changed(result.stdout)
     assert changed == 0, f"the second site.yml changed {changed} things:\n{tail(result.stdout)}"
@@ -351,18 +358,30 @@ def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
 
 
 def test_30_teardown_leaves_nothing(deployment: Deployment) -> None:
-    result = run_playbook("teardown.yml", "-e", f"deployment_name={DN}")
+    result = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "teardown.yml", "teardown-1.log")
     counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
     print(f"resources of {DN} after teardown: {json.dumps(counts, sort_keys=True)}")
     left = {kind: n for kind, n in counts.items() if n}
     assert not left, f"teardown left {left}"
     assert not deployment.outputs_path.exists(), f"{deployment.outputs_path} is still there"
+    # The containers the local ECS agent ran for the deployment's tasks are gone too.
+    containers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={DN}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert containers == [], f"teardown left the containers {containers}"
+    secrets = REPO_ROOT / ".secrets"
+    left_files = sorted(p.name for p in secrets.glob(f"{DN}*")) if secrets.is_dir() else []
+    assert left_files == [], f"teardown left {left_files} in {secrets}"
 
 
 def test_31_second_teardown_changes_nothing(deployment: Deployment) -> None:
     del deployment
-    result = run_playbook("teardown.yml", "-e", f"deployment_name={DN}")
+    result = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "the second teardown.yml", "teardown-2.log")
     changed = recap_changed(result.stdout)
     assert changed == 0, f"the second teardown.yml changed {changed}:\n{tail(result.stdout)}"

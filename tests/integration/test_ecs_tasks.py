@@ -1,0 +1,253 @@
+"""What runs on the cluster: the Jupyter service, SSH into its container, predict.yml, train.yml.
+
+All on the shared test deployment (the `deployment` fixture), seen as a user sees it: the
+commands from the outputs file, the task playbooks, and the AWS APIs (boto3 against the local
+endpoint). The last test kills the Jupyter container and waits for ECS to start another.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import (
+    CONTAINER_SSH_PORT,
+    DEPLOYMENT_ARGS,
+    DEPLOYMENT_NAME,
+    JUPYTER_PORT,
+    Deployment,
+    assert_playbook_ok,
+    run_playbook,
+    skimage_photo,
+    tail,
+)
+
+DN = DEPLOYMENT_NAME
+SERVICE = f"{DN}-jupyter"
+Client = Callable[[str], Any]
+
+
+def _ssh(command: str, *remote: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    """Run an SSH command line from the outputs, non-interactively, with a remote command."""
+    argv = shlex.split(command)
+    argv[1:1] = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    return subprocess.run(
+        [*argv, *remote], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _service(aws_client: Client) -> dict[str, Any]:
+    services = aws_client("ecs").describe_services(cluster=DN, services=[SERVICE])["services"]
+    assert len(services) == 1, f"no service {SERVICE} in cluster {DN}"
+    return services[0]
+
+
+def _running_service_tasks(aws_client: Client) -> list[dict[str, Any]]:
+    ecs = aws_client("ecs")
+    arns = ecs.list_tasks(cluster=DN, serviceName=SERVICE)["taskArns"]
+    tasks = ecs.describe_tasks(cluster=DN, tasks=arns)["tasks"] if arns else []
+    return [task for task in tasks if task["lastStatus"] == "RUNNING"]
+
+
+def _docker_json(*args: str) -> Any:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def _task_container(task_arn: str) -> dict[str, Any]:
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={task_arn}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert len(ids) == 1, f"{len(ids)} running containers for task {task_arn}"
+    return _docker_json("inspect", ids[0])[0]
+
+
+def _line_after(stdout: str, prefix: str) -> str:
+    match = re.search(rf"{re.escape(prefix)}\s*(\S+)", stdout)
+    assert match, f"no '{prefix}' in the playbook's output:\n{tail(stdout)}"
+    return match.group(1).strip("'\",")
+
+
+def test_the_service_runs_one_task_of_the_jupyter_definition(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    service = _service(aws_client)
+    assert (service["desiredCount"], service["runningCount"]) == (1, 1), service
+    assert service["launchType"] == "EC2"
+    tasks = _running_service_tasks(aws_client)
+    assert len(tasks) == 1, tasks
+    assert tasks[0]["taskDefinitionArn"] == deployment.outputs["task_definitions"]["jupyter"]
+    bindings = {
+        b["containerPort"]: b["hostPort"] for b in tasks[0]["containers"][0]["networkBindings"]
+    }
+    assert bindings == {8888: JUPYTER_PORT, 22: CONTAINER_SSH_PORT}
+    assert deployment.outputs["jupyter"]["url"] == f"http://127.0.0.1:{JUPYTER_PORT}/"
+
+
+def test_the_task_definitions_hold_no_secret(deployment: Deployment, aws_client: Client) -> None:
+    ecs, ssm = aws_client("ecs"), aws_client("ssm")
+    password = open(deployment.outputs["jupyter_password"], encoding="utf-8").read().strip()
+    stored = {
+        name: ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]
+        for name in deployment.outputs["ssm_parameters"]
+    }
+    assert {p["Type"] for p in stored.values()} == {"SecureString"}
+    hashed = stored[f"/{DN}/jupyter/password-hash"]["Value"]
+    assert hashed.startswith("argon2:") and password not in hashed
+    host_key = stored[f"/{DN}/container/ssh-host-key"]["Value"]
+    for kind, arn in deployment.outputs["task_definitions"].items():
+        definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        text = json.dumps(definition)
+        for secret in (password, hashed, host_key.strip().splitlines()[1]):
+            assert secret not in text, f"a secret is in the {kind} task definition"
+        container = definition["containerDefinitions"][0]
+        assert container["logConfiguration"]["logDriver"] == "awslogs"
+        assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{DN}"
+        assert definition["taskRoleArn"].endswith(f":role/{DN}-task")
+        assert definition["executionRoleArn"].endswith(f":role/{DN}-task-execution")
+        assert definition["networkMode"] == "bridge"
+    jupyter = ecs.describe_task_definition(
+        taskDefinition=deployment.outputs["task_definitions"]["jupyter"]
+    )["taskDefinition"]["containerDefinitions"][0]
+    assert {s["name"]: s["valueFrom"].split(":parameter")[1] for s in jupyter["secrets"]} == {
+        "JUPYTER_PASSWORD_HASH": f"/{DN}/jupyter/password-hash",
+        "SSH_HOST_KEY": f"/{DN}/container/ssh-host-key",
+    }
+    assert jupyter["healthCheck"]["command"][0] == "CMD-SHELL"
+    assert jupyter["memoryReservation"] > 0
+    # Neither the password nor the key ever reached the playbook's output.
+    assert password not in deployment.stdout
+    assert host_key.strip().splitlines()[1] not in deployment.stdout
+
+
+def test_the_container_runs_the_task_definition(aws_client: Client) -> None:
+    """The local agent ran what ECS holds: image, ports, environment, secrets resolved, health."""
+    task = _running_service_tasks(aws_client)[0]
+    definition = aws_client("ecs").describe_task_definition(
+        taskDefinition=task["taskDefinitionArn"]
+    )["taskDefinition"]
+    spec = definition["containerDefinitions"][0]
+    container = _task_container(task["taskArn"])
+    assert container["Config"]["Image"] == spec["image"]
+    assert container["Config"]["Labels"]["com.amazonaws.ecs.cluster"] == DN
+    env = dict(item.split("=", 1) for item in container["Config"]["Env"])
+    for item in spec["environment"]:
+        assert env[item["name"]] == item["value"], item["name"]
+    assert env["JUPYTER_PASSWORD_HASH"].startswith("argon2:")
+    assert container["Config"]["Cmd"] == spec["command"]
+    ports = container["HostConfig"]["PortBindings"]
+    assert ports["8888/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(JUPYTER_PORT)}]
+    assert container["State"]["Health"]["Status"] in ("starting", "healthy")
+    assert container["HostConfig"]["MemoryReservation"] == spec["memoryReservation"] * 2**20
+
+
+def test_the_ssh_command_reaches_python_in_the_container(deployment: Deployment) -> None:
+    command = deployment.outputs["ssh"]["container"]
+    assert "StrictHostKeyChecking=yes" in command  # the host key is known ahead
+    result = _ssh(command, "whoami; python -c 'import mxnet; print(mxnet.__version__)'")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["jovyan", "1.9.1"], result.stdout
+
+
+def test_the_ssh_command_reaches_the_instance(deployment: Deployment) -> None:
+    result = _ssh(deployment.outputs["ssh"]["instance"], "echo", "instance-ok")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "instance-ok"
+
+
+@pytest.mark.parametrize(("photo", "verdict"), [("chelsea.png", "CAT"), ("coffee.png", "NO CAT")])
+def test_predict_says_whether_there_is_a_cat(
+    deployment: Deployment, aws_client: Client, photo: str, verdict: str
+) -> None:
+    result = run_playbook(
+        "playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={skimage_photo(photo)}"
+    )
+    assert_playbook_ok(result, f"predict.yml on {photo}", f"predict-{photo}.log")
+    assert re.search(rf"- {verdict} in \S*{re.escape(photo)}", result.stdout), tail(result.stdout)
+    # The result object in the output bucket says the same.
+    uri = _line_after(result.stdout, "result:")
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    assert bucket == deployment.outputs["buckets"]["output"]
+    body = aws_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    answer = json.loads(body.splitlines()[0])
+    assert answer["is_cat"] is (verdict == "CAT"), answer
+    # The task's log reached CloudWatch Logs, with the same JSON line.
+    group, stream = _line_after(result.stdout, "log:").split(":", 1)
+    events = aws_client("logs").get_log_events(logGroupName=group, logStreamName=stream)["events"]
+    assert any('"is_cat"' in event["message"] for event in events), events
+
+
+def test_predict_reports_a_failed_task_with_its_exit_code_and_log(deployment: Deployment) -> None:
+    missing = f"s3://{deployment.outputs['buckets']['input']}/no-such-picture.png"
+    result = run_playbook("playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={missing}")
+    assert result.returncode != 0, tail(result.stdout)
+    assert "failed: exit code 1" in result.stdout, tail(result.stdout)
+    assert "no-such-picture.png" in result.stdout and "Last log lines" in result.stdout
+
+
+def test_train_writes_the_checkpoint_to_the_models_bucket(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    result = run_playbook("playbooks/train.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(result, "train.yml", "train.log")
+    bucket = deployment.outputs["buckets"]["models"]
+    keys = {
+        item["Key"]
+        for item in aws_client("s3").list_objects_v2(Bucket=bucket, Prefix="trained/")["Contents"]
+    }
+    assert {
+        "trained/digits/mlp-symbol.json",
+        "trained/digits/mlp-0000.params",
+        "trained/digits/labels.txt",
+    } <= keys
+    assert f"Trained: s3://{bucket}/trained/digits/mlp-symbol.json" in result.stdout
+
+
+def test_ecs_starts_jupyter_again_when_its_container_dies(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """As after a Spot interruption: desired count 1 brings a new task; the URL and SSH work."""
+    before = _running_service_tasks(aws_client)[0]
+    subprocess.run(
+        ["docker", "kill", _task_container(before["taskArn"])["Id"]],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    deadline = time.monotonic() + 240
+    while True:
+        after = [t for t in _running_service_tasks(aws_client) if t["taskArn"] != before["taskArn"]]
+        if after:
+            break
+        assert time.monotonic() < deadline, "ECS did not start another jupyter task in 240 s"
+        time.sleep(2)
+    stopped = aws_client("ecs").describe_tasks(cluster=DN, tasks=[before["taskArn"]])["tasks"][0]
+    assert stopped["lastStatus"] == "STOPPED"
+    assert stopped["containers"][0]["exitCode"] == 137
+    url = deployment.outputs["jupyter"]["url"]
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}login", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not answer again in 240 s"
+        time.sleep(2)
+    # The same host key (kept in SSM): the known_hosts written by site.yml still holds.
+    result = _ssh(deployment.outputs["ssh"]["container"], "true")
+    assert result.returncode == 0, result.stderr
