@@ -10,4 +10,7 @@ case "${JUPYTER_PASSWORD_HASH:-}" in
     *) echo "start-notebook: JUPYTER_PASSWORD_HASH does not look like a jupyter_server.auth.passwd() hash (algorithm:...); refusing to start Jupyter" >&2
         exit 64 ;;
 esac
+# The image sets MPLBACKEND=Agg for the command-line tools; the kernels must not inherit it, or
+# plt.show() in a notebook draws nothing (ipykernel's inline backend is the default without it).
+unset MPLBACKEND
 exec jupyter notebook "$@"

@@ -126,6 +126,15 @@ def test_port_in_use_is_refused_before_anything_starts(local_stack, foreign_list
     assert_nothing_created(BAD_NAME)
 
 
+def test_jupyter_port_in_use_is_refused_before_anything_is_created(
+    local_stack, foreign_listener: int
+) -> None:
+    result = run_site({"deployment_name": BAD_NAME, "jupyter_port": foreign_listener})
+    assert_failed_clearly(result, f"jupyter_port {foreign_listener}")
+    assert "already in use by another program" in result.stdout
+    assert_nothing_created(BAD_NAME)
+
+
 def test_missing_credentials_on_aws(tmp_path) -> None:
     """The AWS inventory without credentials: one clear line, no botocore trace, nothing made."""
     env = {k: v for k, v in playbook_env().items() if not k.startswith("AWS_")}

@@ -114,8 +114,6 @@ def test_the_classify_notebook_gives_the_verdict(
     jupyter_access: Any, jupyter_session: requests.Session, is_cat: bool
 ) -> None:
     image = jupyter_access.cat_image if is_cat else jupyter_access.not_cat_image
-    if image is None:
-        pytest.skip("jupyter_access.not_cat_image is None: no photo without a cat to run")
     run = run_notebook(
         jupyter_session,
         jupyter_access.url,
@@ -139,6 +137,30 @@ def test_the_classify_notebook_gives_the_verdict(
         assert word == "no cat", output
         assert probability < 0.5, output
     assert run.kernel_id not in {k["id"] for k in list_kernels(jupyter_session, jupyter_access.url)}
+    # The last cell draws the picture and what the model saw, inline.
+    figures = [o for o in run.cells[-1].outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 1, f"the picture cell drew {len(figures)} figures"
+
+
+def test_the_train_notebook_trains_and_classifies_a_digit(
+    jupyter_access: Any, jupyter_session: requests.Session
+) -> None:
+    run = run_notebook(
+        jupyter_session,
+        jupyter_access.url,
+        "train.ipynb",
+        preamble='import os; os.environ["TRAIN_OUTPUT"] = "/tmp/ecs-dl-test/mlp"',
+        timeout=NOTEBOOK_TIMEOUT,
+    )
+    output = run.text
+    accuracy = re.search(r"validation accuracy (\d\.\d+)", output)
+    assert accuracy, output
+    assert float(accuracy.group(1)) >= 0.9, output
+    assert "wrote /tmp/ecs-dl-test/mlp-0000.params" in output, output
+    true_label = re.search(r"true label: (\d)", output)
+    predicted = re.search(r"predicted: \[\{'label': '(\d)'", output)
+    assert true_label and predicted, output
+    assert predicted.group(1) == true_label.group(1), output
 
 
 def test_a_failing_notebook_reports_the_traceback_and_frees_its_kernel(
