@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,56 @@ def test_spot_fleet_and_container_instances(run_module, aws, network) -> None:
     reservations = aws("ec2").describe_instances(InstanceIds=first["instance_ids"])["Reservations"]
     assert {i["State"]["Name"] for r in reservations for i in r["Instances"]} == {"terminated"}
     assert run_module("ec2_spot_fleet", name="ecs-dl-fleet", state="absent")["changed"] is False
+
+
+def test_ecs_task_info(run_module, aws) -> None:
+    ec2, ecs = aws("ec2"), aws("ecs")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+    ecs.create_cluster(clusterName="tasks")
+    run_module("ecs_container_instance", cluster="tasks", instance_ids=[instance["InstanceId"]])
+    definition = ecs.register_task_definition(
+        family="tasks-predict",
+        containerDefinitions=[{"name": "predict", "image": "x:1", "memoryReservation": 128}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    task = ecs.run_task(cluster="tasks", taskDefinition=definition, startedBy="test")["tasks"][0]
+
+    by_arn = run_module("ecs_task_info", cluster="tasks", task_arns=[task["taskArn"]])
+    assert by_arn["changed"] is False
+    [found] = by_arn["tasks"]
+    assert found["arn"] == task["taskArn"]
+    assert found["id"] == task["taskArn"].rsplit("/", 1)[-1]
+    assert found["task_definition_arn"] == definition
+    assert found["ec2_instance_id"] == instance["InstanceId"]
+    assert found["started_by"] == "test"
+    assert [c["name"] for c in found["containers"]] == ["predict"]
+
+    by_family = run_module("ecs_task_info", cluster="tasks", family="tasks-predict")["tasks"]
+    assert [t["arn"] for t in by_family] == [task["taskArn"]]
+    assert run_module("ecs_task_info", cluster="tasks", family="other")["tasks"] == []
+    assert run_module("ecs_task_info", cluster="missing")["tasks"] == []
+
+
+def test_cloudwatchlogs_log_events_info(run_module, aws) -> None:
+    logs = aws("logs")
+    # Recent timestamps: CloudWatch (and moto) drop events older than 14 days.
+    start = int(time.time() * 1000) - 1000
+    logs.create_log_group(logGroupName="/ecs/events-test")
+    logs.create_log_stream(logGroupName="/ecs/events-test", logStreamName="p/c/1")
+    logs.put_log_events(
+        logGroupName="/ecs/events-test",
+        logStreamName="p/c/1",
+        logEvents=[{"timestamp": start + n, "message": f"line {n}"} for n in range(60)],
+    )
+    result = run_module(
+        "cloudwatchlogs_log_events_info",
+        log_group_name="/ecs/events-test",
+        log_stream_name="p/c/1",
+        limit=5,
+    )
+    assert result["found"] is True and result["changed"] is False
+    assert result["messages"] == [f"line {n}" for n in range(55, 60)]
+    missing = run_module(
+        "cloudwatchlogs_log_events_info", log_group_name="/ecs/events-test", log_stream_name="nope"
+    )
+    assert (missing["found"], missing["events"]) == (False, [])
