@@ -29,6 +29,7 @@ from tests.integration.conftest import (
     skimage_photo,
     tail,
 )
+from tests.integration.jupyter_api import LoginRefused, login
 
 DN = DEPLOYMENT_NAME
 SERVICE = f"{DN}-jupyter"
@@ -251,3 +252,24 @@ def test_ecs_starts_jupyter_again_when_its_container_dies(
     # The same host key (kept in SSM): the known_hosts written by site.yml still holds.
     result = _ssh(deployment.outputs["ssh"]["container"], "true")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_given_jupyter_password_replaces_the_generated_one(deployment: Deployment) -> None:
+    """-e jupyter_password=...: a new hash in SSM, a new task reads it; then back again."""
+    url = deployment.outputs["jupyter"]["url"]
+    generated = open(deployment.outputs["jupyter_password"], encoding="utf-8").read().strip()
+    given = "Given-passw0rd-of-the-test"
+    result = run_playbook("site.yml", *DEPLOYMENT_ARGS, "-e", f"jupyter_password={given}")
+    assert_playbook_ok(result, "site.yml with jupyter_password", "site-given-password.log")
+    assert given not in result.stdout
+    outputs = json.loads(deployment.outputs_path.read_text())
+    assert outputs["jupyter_password"] == "the jupyter_password you gave"
+    login(url, given)
+    with pytest.raises(LoginRefused):
+        login(url, generated)
+    # Without it again: the generated password (kept in its file) is back, for the later tests.
+    result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(result, "site.yml without jupyter_password", "site-generated-password.log")
+    login(url, generated)
+    with pytest.raises(LoginRefused):
+        login(url, given)

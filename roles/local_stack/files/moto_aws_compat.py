@@ -26,7 +26,7 @@ this server through `endpoint_url` exactly as they would talk to AWS.
 5. The ECS service scheduler (moto creates services but never starts their tasks): once a
    second, each ACTIVE EC2 service gets tasks placed (RunTask's placement, group
    service:NAME, startedBy the deployment id) until desiredCount run, tasks beyond it or of
-   another task definition are stopped, a stopped task is replaced (as after a Spot
+   an older deployment (another task definition, UpdateService forceNewDeployment) are stopped, a stopped task is replaced (as after a Spot
    interruption), and runningCount/pendingCount, the deployment's rollout state and the
    service events follow the tasks. The tasks of a deleted service are stopped.
 """
@@ -354,11 +354,17 @@ def _schedule_service(backend: Any, service: Any) -> None:
         if service.task_definition
         else None
     )
-    for task in [task for task in tasks if task.task_definition_arn != wanted]:
+    # A new task definition or a forced new deployment replaces the older deployment's tasks
+    # (minimumHealthyPercent 0: stopped first, then started).
+    for task in [
+        task
+        for task in tasks
+        if task.task_definition_arn != wanted or task.started_by != deployment["id"]
+    ]:
         backend.stop_task(
             service.cluster_name,
             task.task_arn,
-            f"Deployment {deployment['id']} replaced its task definition",
+            f"Deployment {deployment['id']} replaced the task",
         )
         tasks.remove(task)
     for task in tasks[service.desired_count :]:
