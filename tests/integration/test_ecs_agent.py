@@ -501,14 +501,6 @@ def test_a_container_whose_task_ecs_no_longer_knows_is_removed(
     assert describe(aws, task_arn, cluster=cluster)["lastStatus"] == "STOPPED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "ecs_agent.py bug: a container created but not started (its host port taken) keeps "
-        "FinishedAt 0001-01-01, so _handle_task never finds it past the cleanup wait, and _start "
-        "does not remove it; it stays in dockerd as long as ECS lists the STOPPED task"
-    ),
-)
 def test_a_task_whose_container_cannot_start_leaves_no_container(
     aws: Callable[[str], Any], setup: Setup, wait_for: Waiter
 ) -> None:

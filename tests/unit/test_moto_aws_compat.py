@@ -209,3 +209,16 @@ def test_the_service_scheduler_starts_replaces_and_stops_tasks(
     report(ecs, second, "STOPPED", exit_code=0)
     time.sleep(2)
     assert service_tasks() == []
+
+
+def test_a_cluster_with_instances_or_tasks_is_not_deleted(
+    ecs: Any, cluster: dict[str, str]
+) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="ClusterContainsContainerInstancesException"):
+        ecs.delete_cluster(cluster="compat")
+    ecs.create_cluster(clusterName="empty")
+    assert any(arn.endswith("/empty") for arn in ecs.list_clusters()["clusterArns"])
+    ecs.delete_cluster(cluster="empty")
+    assert not any(arn.endswith("/empty") for arn in ecs.list_clusters()["clusterArns"])

@@ -127,6 +127,8 @@ class Agent:
     _log_marks: dict[str, str] = field(default_factory=dict)
     _last_ship: float = 0.0
     _reported: dict[str, str] = field(default_factory=dict)
+    # container id -> when it gets SIGKILL (SIGTERM was sent; the poll loop never waits for it)
+    _kill_at: dict[str, float] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -216,12 +218,7 @@ class Agent:
         state = container.attrs["State"]
         if state["Running"]:
             if desired == "STOPPED":
-                timeout = self._definition(task["taskDefinitionArn"])["containerDefinitions"][
-                    0
-                ].get("stopTimeout", DEFAULT_STOP_TIMEOUT)
-                LOG.info("stopping %s (%s)", container.name, task.get("stoppedReason", ""))
-                self._ship_logs(task, container)
-                container.stop(timeout=int(timeout))
+                self._stop(task, container)
             elif last != "RUNNING":
                 self._report(task, "RUNNING", container=container)
             return
@@ -235,12 +232,32 @@ class Agent:
                 reason=(state.get("Error") or None),
             )
             return
-        finished = _parse_time(state.get("FinishedAt"))
+        # A container that never started (its start failed) has no FinishedAt: count from its
+        # creation.
+        finished = _parse_time(state.get("FinishedAt")) or _parse_time(
+            container.attrs.get("Created")
+        )
         if finished and time.time() - finished > self.cleanup_wait:
             LOG.info(
                 "removing %s (task stopped %.0f s ago)", container.name, time.time() - finished
             )
             self._remove(container)
+
+    def _stop(self, task: dict[str, Any], container: Any) -> None:
+        """SIGTERM now, SIGKILL once the container's stopTimeout has passed (a later poll)."""
+        kill_at = self._kill_at.get(container.id)
+        if kill_at is None:
+            timeout = self._definition(task["taskDefinitionArn"])["containerDefinitions"][0].get(
+                "stopTimeout", DEFAULT_STOP_TIMEOUT
+            )
+            LOG.info("stopping %s (%s)", container.name, task.get("stoppedReason", ""))
+            self._ship_logs(task, container)
+            self._kill_at[container.id] = time.monotonic() + float(timeout)
+            container.kill(signal="SIGTERM")
+        elif time.monotonic() >= kill_at:
+            LOG.info("killing %s (stopTimeout passed)", container.name)
+            container.kill(signal="SIGKILL")
+            self._kill_at[container.id] = time.monotonic() + 3600
 
     def _forget_container(self, container: Any) -> None:
         """ECS no longer knows the task (cluster or instance gone): the container goes too."""
@@ -253,6 +270,7 @@ class Agent:
         except NotFound:
             pass
         self._log_marks.pop(container.id, None)
+        self._kill_at.pop(container.id, None)
         (self.state_dir / f"logs-{container.id}.json").unlink(missing_ok=True)
 
     def _definition(self, arn: str) -> dict[str, Any]:
@@ -274,6 +292,7 @@ class Agent:
             {},
         )
         task_id = task["taskArn"].rsplit("/", 1)[-1]
+        container = None
         try:
             self._pull(spec["image"])
             environment = {e["name"]: e["value"] for e in spec.get("environment", [])}
@@ -291,6 +310,8 @@ class Agent:
                 else "CannotStartContainerError"
             )
             LOG.warning("task %s could not start: %s", task_id, error)
+            if container is not None:  # created, but its start failed: nothing to keep
+                self._remove(container)
             self._report(task, "STOPPED", reason=f"{kind}: {_short(error)}")
             return
         LOG.info("started %s for task %s (%s)", container.name, task_id, definition["family"])
@@ -507,7 +528,11 @@ def _parse_time(text: str | None) -> float | None:
 
 
 def _short(error: BaseException) -> str:
-    return " ".join(str(error).split())[:300]
+    """The gist of an error: docker's own explanation rather than the API URL it came from."""
+    text = getattr(error, "explanation", None) or str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return " ".join(str(text).split())[:300]
 
 
 # -- relay from the docker bridge to loopback ----------------------------------------------

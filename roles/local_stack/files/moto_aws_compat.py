@@ -22,13 +22,16 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    status, exit codes and network bindings, and a STOPPED task gives its instance's CPU,
    memory and ports back; a force-deregistered instance's tasks stop, as on AWS. ListTasks
    lists the tasks whose desiredStatus is RUNNING unless asked for another, and filters by
-   serviceName, as AWS does.
+   serviceName, as AWS does. DeleteCluster is refused while the cluster has container
+   instances, active services or tasks that have not stopped (moto deletes it anyway), and
+   ListClusters leaves deleted (INACTIVE) clusters out.
 5. The ECS service scheduler (moto creates services but never starts their tasks): once a
    second, each ACTIVE EC2 service gets tasks placed (RunTask's placement, group
-   service:NAME, startedBy the deployment id) until desiredCount run, tasks beyond it or of
-   an older deployment (another task definition, UpdateService forceNewDeployment) are stopped, a stopped task is replaced (as after a Spot
-   interruption), and runningCount/pendingCount, the deployment's rollout state and the
-   service events follow the tasks. The tasks of a deleted service are stopped.
+   service:NAME, startedBy the deployment id) until desiredCount run; tasks beyond it or of
+   an older deployment (another task definition, UpdateService forceNewDeployment) are
+   stopped; a stopped task is replaced (as after a Spot interruption); runningCount,
+   pendingCount, the deployment's rollout state and the service events follow the tasks. The
+   tasks of a deleted service are stopped.
 """
 
 from __future__ import annotations
@@ -284,6 +287,42 @@ def _add_ecs_task_lifecycle() -> None:
         return tasks
 
     backend_class.list_tasks = list_tasks  # type: ignore[method-assign]
+
+    original_delete_cluster = backend_class.delete_cluster
+
+    def delete_cluster(self: Any, cluster_str: str) -> Any:
+        from moto.core.exceptions import JsonRESTError
+
+        cluster = self._get_cluster(cluster_str)
+        if any(
+            instance.status in ("ACTIVE", "DRAINING")
+            for instance in self.container_instances.get(cluster.name, {}).values()
+        ):
+            raise JsonRESTError(
+                "ClusterContainsContainerInstancesException",
+                "The Cluster cannot be deleted while Container Instances are active or draining.",
+            )
+        if any(
+            service.cluster_name == cluster.name and service.status == "ACTIVE"
+            for service in self.services.values()
+        ):
+            raise JsonRESTError(
+                "ClusterContainsServicesException",
+                "The Cluster cannot be deleted while Services are active.",
+            )
+        if any(task.last_status != "STOPPED" for task in self.tasks.get(cluster.name, {}).values()):
+            raise JsonRESTError(
+                "ClusterContainsTasksException",
+                "The Cluster cannot be deleted while Tasks are active.",
+            )
+        return original_delete_cluster(self, cluster_str)
+
+    backend_class.delete_cluster = delete_cluster  # type: ignore[method-assign]
+
+    def list_clusters(self: Any) -> list[str]:
+        return [c.arn for c in self.clusters.values() if c.status != "INACTIVE"]
+
+    backend_class.list_clusters = list_clusters  # type: ignore[method-assign]
 
     EC2ContainerServiceResponse.submit_task_state_change = submit_task_state_change  # type: ignore[attr-defined]
 
