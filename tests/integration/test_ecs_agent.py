@@ -517,6 +517,7 @@ def test_a_task_whose_container_cannot_start_leaves_no_container(
         stopped = wait_for("STOPPED", status_is(aws, task_arn, "STOPPED"))
     reasons = f"{stopped['containers'][0].get('reason', '')} {stopped.get('stoppedReason', '')}"
     assert "CannotStartContainerError" in reasons
+    assert "already" in reasons, f"the reason does not say why: {reasons}"
     time.sleep(CLEANUP_WAIT + 3 * POLL)
     left = [(c["Name"], c["State"]["Status"]) for c in containers_of_task(task_arn)]
     assert left == [], "a container that never started is left in dockerd"

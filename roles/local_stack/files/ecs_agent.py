@@ -44,6 +44,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import selectors
 import signal
 import socket
@@ -532,7 +533,8 @@ def _short(error: BaseException) -> str:
     text = getattr(error, "explanation", None) or str(error)
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    return " ".join(str(text).split())[:300]
+    # Docker names objects by 64-hex ids; they crowd the reason (255 characters) out.
+    return " ".join(re.sub(r"\b[0-9a-f]{64}\b", "<id>", str(text)).split())[:300]
 
 
 # -- relay from the docker bridge to loopback ----------------------------------------------
