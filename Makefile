@@ -20,7 +20,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv deps up stop demo teardown lint test bench
+.PHONY: help venv deps test-deps up stop demo teardown lint test bench
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ $(STAMP): requirements.txt constraints.txt
 deps: ## System packages of the local target (docker.io, docker-registry, openssh-server, debootstrap)
 	bash scripts/install-system-deps.sh
 
+test-deps: ## deps, and what the tests need besides (chromium, chromium-driver)
+	bash scripts/install-system-deps.sh --tests
+
 up: venv ## Start the local target's services (moto, dockerd, registry, sshd, base image)
 	ansible-playbook playbooks/local_stack.yml
 
@@ -63,7 +66,7 @@ lint: venv ## ruff and ansible-lint (production profile, offline)
 
 # pytest runs last so that its summary line is the last line of the output; its exit code is
 # the target's (non-zero when anything failed).
-test: deps venv lint ## Linters, then unit and integration tests (including Molecule)
+test: test-deps venv lint ## Linters, then unit and integration tests (including Molecule)
 	pytest $(PYTEST_ARGS) tests
 
 bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed

@@ -4,13 +4,20 @@
 #   docker-registry  the Distribution registry, ECR's counterpart
 #   openssh-server   sshd, the instances you SSH into
 #   debootstrap      builds the offline Debian base image
+# and, with --tests, what the tests need besides:
 #   chromium         the headless browser of the browser test (tests/integration/test_browser.py)
 #   chromium-driver  chromedriver, through which Selenium drives it (nothing is downloaded)
 # As root: installs what is missing (apt-get update only when something is).
 # As another user: lists what is missing and exits 1 when anything is.
 set -eu
 
-PACKAGES="docker.io docker-registry openssh-server debootstrap chromium chromium-driver"
+PACKAGES="docker.io docker-registry openssh-server debootstrap"
+with_tests=false
+case "${1:-}" in
+    --tests) with_tests=true; PACKAGES="$PACKAGES chromium chromium-driver" ;;
+    "") ;;
+    *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
+esac
 
 # A tool counts as present however it was installed (a laptop's Docker Desktop included):
 # each package is needed only when its command is missing.
@@ -22,8 +29,10 @@ has_docker || missing="$missing docker.io"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing="$missing openssh-server"
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
-command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
-command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+if $with_tests; then
+    command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+    command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+fi
 missing=${missing# }
 
 if [ -z "$missing" ]; then
