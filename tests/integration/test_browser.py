@@ -44,7 +44,7 @@ def browser_available() -> None:
     ]
     if not missing:
         return
-    why = f"Debian packages missing: {' '.join(missing)} (scripts/install-system-deps.sh)"
+    why = f"Debian packages missing: {' '.join(missing)} (scripts/install-system-deps.sh --tests)"
     installable = os.geteuid() == 0 and Path("/etc/debian_version").is_file()
     if os.environ.get("CI") or installable:
         pytest.fail(
