@@ -15,9 +15,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,11 +25,10 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, moto_launcher
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FILES = REPO_ROOT / "roles" / "local_stack" / "files"
-LAUNCHER = FILES / "moto_launcher.py"
 AGENT = FILES / "ecs_agent.py"
 VENV_PYTHON = REPO_ROOT / ".venv" / "bin" / "python"
 BASE_IMAGE = "ecs-dl/debian:bookworm-minbase"
@@ -118,32 +115,8 @@ def base_image(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def moto_port() -> Iterator[int]:
     """moto_launcher.py in the foreground on a free port, for this module."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(LAUNCHER), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"moto_launcher did not start:\n{process.communicate()[0]}")
-            time.sleep(0.3)
-    try:
+    with moto_launcher() as port:
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 @pytest.fixture(scope="module")

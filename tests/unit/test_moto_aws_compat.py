@@ -7,50 +7,21 @@ ECS agent reports through SubmitTaskStateChange, and the service scheduler.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.conftest import free_port
-
-LAUNCHER = (
-    Path(__file__).resolve().parents[2] / "roles" / "local_stack" / "files" / "moto_launcher.py"
-)
+from tests.conftest import moto_launcher
 
 
 @pytest.fixture(scope="module")
 def compat_endpoint() -> Iterator[str]:
     """moto_launcher.py in the foreground on a free port, for this module."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, str(LAUNCHER), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"moto_launcher did not start:\n{process.communicate()[0]}")
-            time.sleep(0.3)
-    try:
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(20)
+    with moto_launcher() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
