@@ -73,3 +73,4 @@ bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build
 	python benchmarks/infra.py
 	python benchmarks/image_build.py
 	python benchmarks/image.py
+	python benchmarks/tasks.py
