@@ -52,3 +52,17 @@ def describe_tasks(ecs: Any, cluster: str, arns: list[str]) -> list[dict]:
         )
         described.extend(response.get("tasks", []))
     return described
+
+
+def list_task_definition_arns(ecs: Any, family: str, status: str = "ACTIVE") -> list[str]:
+    """The task definition ARNs of one family (exactly that family, not the prefix) by status."""
+    arns: list[str] = []
+    params: dict[str, Any] = {"familyPrefix": family, "status": status, "sort": "ASC"}
+    while True:
+        page = ecs.list_task_definitions(aws_retry=True, **params)
+        arns.extend(page.get("taskDefinitionArns", []))
+        if not page.get("nextToken"):
+            break
+        params["nextToken"] = page["nextToken"]
+    # familyPrefix is a prefix: ecs-dl-train would also list ecs-dl-training.
+    return [arn for arn in arns if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family]

@@ -184,3 +184,25 @@ def test_cloudwatchlogs_log_events_info(run_module, aws) -> None:
         "cloudwatchlogs_log_events_info", log_group_name="/ecs/events-test", log_stream_name="nope"
     )
     assert (missing["found"], missing["events"]) == (False, [])
+
+
+def test_ecs_taskdefinition_revisions_info(run_module, aws) -> None:
+    ecs = aws("ecs")
+    spec = [{"name": "c", "image": "x:1", "memoryReservation": 128}]
+    arns = [
+        ecs.register_task_definition(family=family, containerDefinitions=spec)["taskDefinition"][
+            "taskDefinitionArn"
+        ]
+        for family in ("rev-train", "rev-train", "rev-train", "rev-training", "rev-predict")
+    ]
+    ecs.deregister_task_definition(taskDefinition=arns[0])
+    result = run_module("ecs_taskdefinition_revisions_info", families=["rev-train", "rev-predict"])
+    assert result["changed"] is False
+    # Exactly the family (not rev-training, which shares the prefix), ACTIVE only, oldest first.
+    assert result["families"] == {"rev-train": arns[1:3], "rev-predict": [arns[4]]}
+    assert result["arns"] == [*arns[1:3], arns[4]]
+    inactive = run_module(
+        "ecs_taskdefinition_revisions_info", families=["rev-train"], status="INACTIVE"
+    )
+    assert inactive["arns"] == [arns[0]]
+    assert run_module("ecs_taskdefinition_revisions_info", families=["none"])["arns"] == []
