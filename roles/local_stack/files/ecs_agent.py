@@ -102,6 +102,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds a stopped task's container is kept (default: %(default)s)",
     )
     parser.add_argument(
+        "--pidfile",
+        help="write the PID here once dockerd and ECS have answered (removed on exit)",
+    )
+    parser.add_argument(
+        "--code-version",
+        default="",
+        help="a checksum of this file, so that the role can tell an agent of older code",
+    )
+    parser.add_argument(
         "--forward-port",
         type=int,
         action="append",
@@ -612,10 +621,19 @@ def main(argv: list[str] | None = None) -> int:
         host_ip=args.host_ip,
         cleanup_wait=args.cleanup_wait,
     )
-    if args.forward_port:
-        gateway = bridge_gateway(agent.docker)
-        for port in args.forward_port:
-            relay(gateway, port, stopping)
+    try:
+        agent.docker.ping()
+        agent.client("ecs").list_clusters(maxResults=1)
+        if args.forward_port:
+            gateway = bridge_gateway(agent.docker)
+            for port in args.forward_port:
+                relay(gateway, port, stopping)
+    except (BotoCoreError, ClientError, DockerException, OSError, RuntimeError) as error:
+        LOG.error("cannot start: %s", _short(error))
+        return 1
+    # Ready: whoever started it (daemonize.py) waits for this PID file.
+    if args.pidfile:
+        Path(args.pidfile).write_text(f"{os.getpid()}\n", encoding="ascii")
     LOG.info(
         "ECS agent %s polling %s (%s) every %.1f s, pid %d",
         args.agent_id,
@@ -633,6 +651,8 @@ def main(argv: list[str] | None = None) -> int:
             LOG.exception("poll failed")
         stopping.wait(args.poll)
     LOG.info("stopping (the containers keep running)")
+    if args.pidfile and Path(args.pidfile).read_text(encoding="ascii").strip() == str(os.getpid()):
+        Path(args.pidfile).unlink()
     return 0
 
 

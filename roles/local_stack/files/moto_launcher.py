@@ -73,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --pidfile: file for the server's output (default: next to --pidfile)",
     )
     parser.add_argument(
+        "--code-version",
+        default="",
+        help="a checksum of this file and moto_aws_compat.py, so that the role can tell a "
+        "server of older code",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=60.0,

@@ -75,6 +75,10 @@ state:
     C(foreign) (another program listens).
   type: str
   returned: always
+cmdline:
+  description: Our process's command line (arguments joined by spaces), when it is ours.
+  returned: always
+  type: str
 pid:
   description: PID of our live process, or null.
   type: int
@@ -183,6 +187,7 @@ def main() -> None:
         changed=False,
         state=state,
         pid=pid if ours else None,
+        cmdline=cmdline if ours else None,
         listening=listening,
         answers=answers,
         conflict=(
