@@ -8,6 +8,7 @@ endpoint). The last test kills the Jupyter container and waits for ECS to start 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -23,6 +24,7 @@ from tests.integration.conftest import (
     DEPLOYMENT_ARGS,
     DEPLOYMENT_NAME,
     JUPYTER_PORT,
+    REPO_ROOT,
     Deployment,
     assert_playbook_ok,
     run_playbook,
@@ -174,9 +176,10 @@ def test_the_ssh_command_reaches_the_instance(deployment: Deployment) -> None:
 def test_predict_says_whether_there_is_a_cat(
     deployment: Deployment, aws_client: Client, photo: str, verdict: str
 ) -> None:
-    result = run_playbook(
-        "playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={skimage_photo(photo)}"
-    )
+    # One absolute path, one relative to where ansible-playbook runs (the repository root).
+    path = skimage_photo(photo)
+    image = path if verdict == "CAT" else os.path.relpath(path, REPO_ROOT)
+    result = run_playbook("playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={image}")
     assert_playbook_ok(result, f"predict.yml on {photo}", f"predict-{photo}.log")
     assert re.search(rf"- {verdict} in \S*{re.escape(photo)}", result.stdout), tail(result.stdout)
     # The result object in the output bucket says the same.
