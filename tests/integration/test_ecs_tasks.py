@@ -219,6 +219,8 @@ def test_train_writes_the_checkpoint_to_the_models_bucket(
         "trained/digits/labels.txt",
     } <= keys
     assert f"Trained: s3://{bucket}/trained/digits/mlp-symbol.json" in result.stdout
+    accuracy = re.search(r"Validation-accuracy=(\d\.\d+)", result.stdout)
+    assert accuracy and float(accuracy.group(1)) >= 0.9, tail(result.stdout)
 
 
 def test_ecs_starts_jupyter_again_when_its_container_dies(
