@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -357,7 +358,22 @@ def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
 # --- teardown ------------------------------------------------------------------------------------
 
 
-def test_30_teardown_leaves_nothing(deployment: Deployment) -> None:
+def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) -> None:
+    # A one-shot task still running when teardown starts: teardown has to stop it too.
+    ecs = aws_client("ecs")
+    running = ecs.run_task(
+        cluster=DN,
+        taskDefinition=deployment.outputs["task_definitions"]["train"],
+        overrides={
+            "containerOverrides": [
+                {"name": "train", "command": ["python", "-c", "import time; time.sleep(600)"]}
+            ]
+        },
+    )["tasks"][0]["taskArn"]
+    deadline = time.monotonic() + 120
+    while ecs.describe_tasks(cluster=DN, tasks=[running])["tasks"][0]["lastStatus"] != "RUNNING":
+        assert time.monotonic() < deadline, "the long task did not start in 120 s"
+        time.sleep(1)
     result = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "teardown.yml", "teardown-1.log")
     counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
