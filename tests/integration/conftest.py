@@ -225,3 +225,15 @@ def jupyter_access(deployment: Deployment, aws_client: Callable[[str], Any]) -> 
         cat_image=images["chelsea.png"],
         not_cat_image=images["coffee.png"],
     )
+
+
+def docker_container_ids(label: str, *, include_stopped: bool = False) -> list[str]:
+    """Ids of the local dockerd's containers with this label (KEY=VALUE), running or all."""
+    result = subprocess.run(
+        ["docker", "ps", "-q", *(["-a"] if include_stopped else []), "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.split()

@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     REPO_ROOT,
     Deployment,
     assert_playbook_ok,
+    docker_container_ids,
     run_playbook,
     skimage_photo,
     tail,
@@ -68,13 +69,7 @@ def _docker_json(*args: str) -> Any:
 
 
 def _task_container(task_arn: str) -> dict[str, Any]:
-    ids = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={task_arn}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.split()
+    ids = docker_container_ids(f"com.amazonaws.ecs.task-arn={task_arn}")
     assert len(ids) == 1, f"{len(ids)} running containers for task {task_arn}"
     return _docker_json("inspect", ids[0])[0]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from tests.integration.conftest import (
     SECRET_KEY,
     Deployment,
     assert_playbook_ok,
+    docker_container_ids,
     recap_changed,
     run_playbook,
     tail,
@@ -382,13 +382,7 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     assert not left, f"teardown left {left}"
     assert not deployment.outputs_path.exists(), f"{deployment.outputs_path} is still there"
     # The containers the local ECS agent ran for the deployment's tasks are gone too.
-    containers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={DN}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.split()
+    containers = docker_container_ids(f"com.amazonaws.ecs.cluster={DN}", include_stopped=True)
     assert containers == [], f"teardown left the containers {containers}"
     secrets = REPO_ROOT / ".secrets"
     left_files = sorted(p.name for p in secrets.glob(f"{DN}*")) if secrets.is_dir() else []

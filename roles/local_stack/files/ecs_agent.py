@@ -161,7 +161,6 @@ class Agent:
         """Look at every task placed on a container instance and at every container of ours."""
         ecs = self.client("ecs")
         tasks: dict[str, dict[str, Any]] = {}
-        answered_clusters: set[str] = set()
         for cluster_arn in self._paginate(ecs, "list_clusters", "clusterArns"):
             try:
                 instances = list(
@@ -191,7 +190,6 @@ class Agent:
                 if error.response["Error"]["Code"] in ("ClusterNotFoundException",):
                     continue
                 raise
-            answered_clusters.add(cluster_arn)
         containers = self._our_containers()
         for task_arn, task in tasks.items():
             self._handle_task(task, containers.get(task_arn))
