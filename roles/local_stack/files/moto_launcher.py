@@ -16,6 +16,8 @@ What it does, in order:
    in use fails at once (ThreadedMotoServer.start() waits forever when the bind fails).
 3b. Applies the fixes of moto_aws_compat.py (beside this file): answers that AWS gives and
    moto 5.2.x leaves out, which the collections' modules depend on.
+3c. Wraps the app in moto_faults.FaultInjector: tests can make the endpoint answer with AWS
+   errors (throttling, 500, not found) on demand through /_ecs_dl/faults (see that file).
 4. Once /moto-api/ answers, POSTs /moto-api/state-manager/set-transition with
    {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}:
    otherwise moto advances an ECS task one state (PROVISIONING -> ... -> STOPPED) each time it is
@@ -75,8 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--code-version",
         default="",
-        help="a checksum of this file and moto_aws_compat.py, so that the role can tell a "
-        "server of older code",
+        help="a checksum of this file, moto_aws_compat.py and moto_faults.py, so that the "
+        "role can tell a server of older code",
     )
     parser.add_argument(
         "--timeout",
@@ -147,6 +149,7 @@ def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import moto_aws_compat
+    from moto_faults import FaultInjector
 
     fixes = moto_aws_compat.apply()
     print(
@@ -157,7 +160,7 @@ def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable
         server = make_server(
             host,
             port,
-            DomainDispatcherApplication(create_backend_app),
+            FaultInjector(DomainDispatcherApplication(create_backend_app)),
             threaded=True,
             request_handler=MotoRequestHandler,
         )
