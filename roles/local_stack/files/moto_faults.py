@@ -5,11 +5,15 @@ do what the real one does now and then (throttle, answer 500, not know a resourc
 created) and check that the playbooks and modules cope; the clients are never touched.
 
     POST /_ecs_dl/faults   {"service": "ecs", "action": "DescribeTasks",
-                            "code": "ThrottlingException", "status": 400, "count": 3}
+                            "code": "ThrottlingException", "status": 400, "count": 3,
+                            "access_key": "*"}
         adds a rule: the next `count` matching requests (every one while the rule stands when
         count is null) are answered with that error, in the service's own error format.
         service is the signing name of the request's credential scope ("ec2", "ecs", "s3",
-        "iam", "*"); action the API operation ("RunTask", "*"; S3 requests have none, use "*").
+        "iam", "*"); action the API operation ("RunTask", "*"; S3 requests have none, use "*");
+        access_key the signing access key id ("*": any), so that a test can fail one client's
+        requests (a playbook run with its own key) while the ECS agent's go on, as on AWS when
+        the credentials of whoever runs the playbook are revoked.
         Answers {"id": N}.
     GET /_ecs_dl/faults    the rules, with how many requests each has failed ("hits").
     DELETE /_ecs_dl/faults every rule goes; answers the rules as they were.
@@ -29,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 PATH = "/_ecs_dl/faults"
-SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
 # Services whose API speaks the query protocol with EC2's error shape, or the generic one.
 EC2_STYLE = {"ec2"}
 QUERY_STYLE = {"iam", "sts", "autoscaling", "elasticloadbalancing", "cloudformation", "sns", "sqs"}
@@ -53,8 +57,8 @@ class FaultInjector:
             return self.control(environ, start_response)
         if path.startswith("/moto-api/") or not self.rules:
             return self.app(environ, start_response)
-        service, action = self.identify(environ)
-        rule = self.take(service, action)
+        access_key, service, action = self.identify(environ)
+        rule = self.take(access_key, service, action)
         if rule is None:
             return self.app(environ, start_response)
         return error_response(service, rule, start_response)
@@ -80,26 +84,31 @@ class FaultInjector:
 
     # Matching ------------------------------------------------------------------------------
 
-    def identify(self, environ: dict[str, Any]) -> tuple[str, str]:
-        """The request's service (credential scope) and operation, as well as they can be told."""
+    def identify(self, environ: dict[str, Any]) -> tuple[str, str, str]:
+        """The request's access key and service (credential scope) and its operation, as well
+        as they can be told."""
         match = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        service = match.group(1) if match else ""
+        access_key, service = match.groups() if match else ("", "")
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target:
-            return service, target.rsplit(".", 1)[-1]
+            return access_key, service, target.rsplit(".", 1)[-1]
         if environ.get("REQUEST_METHOD") == "POST" and "form-urlencoded" in environ.get(
             "CONTENT_TYPE", ""
         ):
             body = read_body(environ)
             action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
-            return service, action
-        return service, ""
+            return access_key, service, action
+        return access_key, service, ""
 
-    def take(self, service: str, action: str) -> dict[str, Any] | None:
+    def take(self, access_key: str, service: str, action: str) -> dict[str, Any] | None:
         """The first rule matching the request, its count spent by one; None if none match."""
         with self.lock:
             for rule in self.rules:
-                if rule["service"] not in ("*", service) or rule["action"] not in ("*", action):
+                if (
+                    rule["service"] not in ("*", service)
+                    or rule["action"] not in ("*", action)
+                    or rule["access_key"] not in ("*", access_key)
+                ):
                     continue
                 if rule["count"] is not None and rule["hits"] >= rule["count"]:
                     continue
@@ -127,7 +136,7 @@ def parse_rule(body: bytes) -> dict[str, Any]:
         raise ValueError(f"not JSON: {error}") from None
     if not isinstance(given, dict):
         raise ValueError("a rule is a JSON object")
-    unknown = set(given) - {"service", "action", "code", "message", "status", "count"}
+    unknown = set(given) - {"service", "action", "code", "message", "status", "count", "access_key"}
     if unknown:
         raise ValueError(f"unknown fields: {sorted(unknown)}")
     count = given.get("count", 1)
@@ -137,6 +146,7 @@ def parse_rule(body: bytes) -> dict[str, Any]:
     return {
         "service": str(given.get("service", "*")),
         "action": str(given.get("action", "*")),
+        "access_key": str(given.get("access_key", "*")),
         "code": code,
         "message": str(given.get("message", f"{code} (injected by the local target)")),
         "status": int(given.get("status", 400)),
