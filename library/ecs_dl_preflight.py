@@ -11,8 +11,8 @@ short_description: Validate the deployment's inputs and AWS connection before cr
 description:
   - With O(checks=inputs), validates the deployment's inputs offline (no AWS call, no
     credentials needed) the deployment name, region, VPC and subnet CIDR blocks, instance
-    types, target capacity, source CIDR and ports. All problems are reported at once,
-    in one line, joined by C(; ).
+    types, target capacity, source CIDR, ports and the pretrained model's files on this
+    machine. All problems are reported at once, in one line, joined by C(; ).
   - With O(checks=aws), finds credentials, calls STS C(GetCallerIdentity), checks that
     the region has at least two availability zones and that every instance type exists
     (and is offered in the region). Each failure is one line, never a botocore traceback.
@@ -73,6 +73,18 @@ options:
   container_ssh_port:
     description: Host port of the container's SSH on the instance; must differ from O(jupyter_port).
     type: raw
+  model_source:
+    description:
+      - The pretrained model the models role uploads. Empty for none; an C(http://) or
+        C(https://) URL prefix (checked for its form only); otherwise a checkpoint prefix on
+        this machine whose C(PREFIX-symbol.json), C(PREFIX-0000.params) and labels file
+        must exist.
+    type: raw
+  model_labels:
+    description:
+      - The labels file (a path or an C(http://)/C(https://) URL); empty for C(labels.txt)
+        beside O(model_source).
+    type: raw
 notes:
   - O(checks=inputs) validates O(region) (the C(aws_region) variable) against the regions
     of botocore's bundled endpoint data for the partitions aws, aws-cn and aws-us-gov.
@@ -96,6 +108,7 @@ EXAMPLES = r"""
     source_cidr: 203.0.113.7/32
     jupyter_port: 80
     container_ssh_port: 2222
+    model_source: /srv/models/mobilenet_v1_0.5_160
 
 - name: Find credentials and check the region and instance types
   ecs_dl_preflight:
@@ -401,6 +414,8 @@ def check_inputs(module: AnsibleAWSModule) -> dict[str, Any]:
             endpoint_url=params["endpoint_url"],
             regions=known_regions(),
             max_target_capacity=params["max_target_capacity"],
+            model_source=params["model_source"],
+            model_labels=params["model_labels"],
         )
     for warning in result.warnings:
         # ansible's own warn(): AnsibleAWSModule.warn() would also pass them to exit_json,
@@ -429,6 +444,8 @@ def main() -> None:
         local_target=dict(type="bool", default=False),
         jupyter_port=dict(type="raw"),
         container_ssh_port=dict(type="raw"),
+        model_source=dict(type="raw"),
+        model_labels=dict(type="raw"),
     )
     # check_boto3=False: the input checks must work without boto3 and without credentials.
     module = AnsibleAWSModule(

@@ -7,6 +7,9 @@ the input is fine. Each message names the variable the user sets, so that
 ``'; '.join(errors)`` is a message a person can act on. ``validate_inputs`` runs
 them all and returns the errors and the warnings separately.
 
+Only ``validate_model_source`` looks beyond its arguments: at the model's files on this
+machine (the control machine, where the models role reads them).
+
 Used by library/ecs_dl_preflight.py (``checks: inputs``) and by the unit tests.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -33,6 +37,11 @@ PORT_MAX = 65535
 # The instance's own sshd listens on 22; a container port published there collides.
 RESERVED_HOST_PORTS = {22: "the instance's own SSH"}
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+
+# An MXNet checkpoint is PREFIX-symbol.json and PREFIX-0000.params (the models role uploads both).
+MODEL_FILE_SUFFIXES = ("-symbol.json", "-0000.params")
+_URL_PREFIX_RE = re.compile(r"^https?://[^\s/]+/\S+$")
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$")
 # family (`m5`, `c6gn`, `u-6tb1`, `m7i-flex`) . size (`large`, `16xlarge`, `metal`, `metal-48xl`)
@@ -326,6 +335,94 @@ def validate_endpoint(endpoint_url: Any, local_target: bool) -> list[str]:
     return []
 
 
+def _file_problem(path: str) -> str | None:
+    """What keeps the models role from reading ``path`` on this machine, or None."""
+    if os.path.isdir(path):
+        return f"{path} is a folder, not a file"
+    if not os.path.exists(path):
+        return f"no file {path}"
+    if not os.path.isfile(path):
+        return f"{path} is not a regular file"
+    if not os.access(path, os.R_OK):
+        return f"{path} cannot be read"
+    return None
+
+
+def _local_path(value: str) -> str:
+    """A path as the models role takes it: ~ expanded, relative to the current directory."""
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def validate_model_source(source: Any, labels: Any = "") -> list[str]:
+    """Check the pretrained model site.yml uploads (the models role) before anything is created.
+
+    Empty ``source``: no model (the models role warns). An ``http(s)://`` URL prefix is only
+    checked for its form (nothing is downloaded here). Any other value is a checkpoint prefix
+    on this machine: ``PREFIX-symbol.json``, ``PREFIX-0000.params`` and the labels file
+    (``labels``, or ``labels.txt`` beside the prefix) must be files that can be read.
+    """
+    var = "model_source"
+    if _empty(source):
+        return []
+    if not isinstance(source, str):
+        return [f"{var} must be a path or an http(s):// URL prefix, got {type(source).__name__}"]
+    source = source.strip()
+    if _SCHEME_RE.match(source):
+        if not _URL_PREFIX_RE.match(source):
+            return [
+                f"{var} '{source}' is neither a path on this machine nor an http(s):// URL "
+                "prefix like 'https://example.com/models/mobilenet_v1_0.5_160'"
+            ]
+        return validate_model_labels(labels)
+    for suffix in MODEL_FILE_SUFFIXES:
+        if source.endswith(suffix):
+            return [
+                f"{var} '{source}' names one file of the checkpoint; give the prefix "
+                f"'{source[: -len(suffix)]}'"
+            ]
+    prefix = _local_path(source)
+    if os.path.isdir(prefix):
+        found = sorted(
+            name[: -len(MODEL_FILE_SUFFIXES[0])]
+            for name in os.listdir(prefix)
+            if name.endswith(MODEL_FILE_SUFFIXES[0])
+        )
+        example = os.path.join(source, found[0] if found else "NAME")
+        return [
+            f"{var} '{source}' is a folder; give the checkpoint's prefix in it, e.g. '{example}'"
+        ]
+    problems = [_file_problem(prefix + suffix) for suffix in MODEL_FILE_SUFFIXES]
+    if any(problems):
+        return [
+            f"{var} '{source}' is not an MXNet checkpoint on this machine: "
+            f"{', '.join(p for p in problems if p)} (set model_source to the PREFIX of "
+            "PREFIX-symbol.json and PREFIX-0000.params, to an http(s):// URL prefix, "
+            "or to '' for no model)"
+        ]
+    if _empty(labels):
+        problem = _file_problem(os.path.join(os.path.dirname(prefix), "labels.txt"))
+        if problem:
+            return [f"{var} '{source}' has no labels beside it: {problem} (or set model_labels)"]
+        return []
+    return validate_model_labels(labels)
+
+
+def validate_model_labels(labels: Any) -> list[str]:
+    """Check ``model_labels`` when given: an http(s):// URL or a file on this machine."""
+    var = "model_labels"
+    if _empty(labels):
+        return []
+    if not isinstance(labels, str):
+        return [f"{var} must be a path or an http(s):// URL, got {type(labels).__name__}"]
+    labels = labels.strip()
+    if _SCHEME_RE.match(labels):
+        if not _URL_PREFIX_RE.match(labels):
+            return [f"{var} '{labels}' is neither a path on this machine nor an http(s):// URL"]
+        return []
+    problem = _file_problem(_local_path(labels))
+    return [f"{var} '{labels}': {problem}"] if problem else []
+
+
 def validate_inputs(
     deployment_name: Any,
     region: Any,
@@ -340,6 +437,8 @@ def validate_inputs(
     endpoint_url: Any = None,
     regions: Sequence[str] | None = None,
     max_target_capacity: int = TARGET_CAPACITY_MAX,
+    model_source: Any = "",
+    model_labels: Any = "",
 ) -> ValidationResult:
     """Run every check; return all errors and warnings (nothing stops at the first error)."""
     errors: list[str] = []
@@ -352,6 +451,7 @@ def validate_inputs(
     errors += validate_source_cidr(source_cidr, allow_open_source_cidr, local_target)
     errors += validate_ports(ports or {})
     errors += validate_endpoint(endpoint_url, local_target)
+    errors += validate_model_source(model_source, model_labels)
     warnings = vpc_cidr_warnings(vpc_cidr) + source_cidr_warnings(
         source_cidr, allow_open_source_cidr
     )

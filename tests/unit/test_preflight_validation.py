@@ -184,6 +184,92 @@ def test_known_regions_cover_the_partitions() -> None:
     assert {"us-east-1", "cn-north-1", "us-gov-west-1"} <= set(REGIONS)
 
 
+# --- the pretrained model (model_source), looked at on this machine ----------------------
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    """A checkpoint prefix whose files (symbol, params, labels.txt beside them) all exist."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    prefix = folder / "mobilenet"
+    for name in ("mobilenet-symbol.json", "mobilenet-0000.params", "labels.txt"):
+        (folder / name).write_text("x\n")
+    return prefix
+
+
+def test_model_source_empty_or_a_checkpoint_passes(checkpoint: Path) -> None:
+    assert v.validate_model_source("") == []
+    assert v.validate_model_source(None) == []
+    assert v.validate_model_source(str(checkpoint)) == []
+    assert run_validation(model_source=str(checkpoint)).errors == []
+
+
+def test_model_source_relative_to_the_current_directory(
+    checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(checkpoint.parent.parent)
+    assert v.validate_model_source("models/mobilenet") == []
+    assert "no file" in v.validate_model_source("mobilenet")[0]
+
+
+def test_model_source_missing_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "mobilenet"
+    errors = run_validation(model_source=str(missing)).errors
+    assert len(errors) == 1
+    assert f"model_source '{missing}' is not an MXNet checkpoint on this machine" in errors[0]
+    assert f"no file {missing}-symbol.json, no file {missing}-0000.params" in errors[0]
+    assert "\n" not in errors[0]
+
+
+def _replace_symbol_by_a_folder(prefix: Path) -> None:
+    symbol = prefix.parent / "mobilenet-symbol.json"
+    symbol.unlink()
+    symbol.mkdir()
+
+
+BAD_MODEL = [
+    # (id, how to spoil the checkpoint fixture or None, model_source from the prefix, fragment)
+    ("params-missing", lambda p: (p.parent / "mobilenet-0000.params").unlink(), str, "0000.params"),
+    ("symbol-a-folder", _replace_symbol_by_a_folder, str, "symbol.json is a folder, not a file"),
+    ("labels-missing", lambda p: (p.parent / "labels.txt").unlink(), str, "no labels beside it"),
+    ("a-file-not-the-prefix", None, lambda p: f"{p}-symbol.json", "give the prefix"),
+    ("a-folder", None, lambda p: str(p.parent), "is a folder; give the checkpoint's prefix"),
+    ("s3-url", None, lambda p: "s3://bucket/models/mobilenet", "neither a path"),
+    ("url-without-path", None, lambda p: "https://example.com", "neither a path"),
+    ("not-a-string", None, lambda p: ["a", "b"], "model_source must be a path"),
+]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "source", "fragment"), [c[1:] for c in BAD_MODEL], ids=[c[0] for c in BAD_MODEL]
+)
+def test_model_source_bad(checkpoint: Path, spoil: Any, source: Any, fragment: str) -> None:
+    if spoil:
+        spoil(checkpoint)
+    errors = v.validate_model_source(source(checkpoint))
+    assert len(errors) == 1 and fragment in errors[0], errors
+    assert "\n" not in errors[0]
+
+
+def test_model_source_folder_suggests_the_prefix_in_it(checkpoint: Path) -> None:
+    errors = v.validate_model_source(str(checkpoint.parent))
+    assert f"e.g. '{checkpoint}'" in errors[0]
+
+
+def test_model_labels(checkpoint: Path, tmp_path: Path) -> None:
+    (checkpoint.parent / "labels.txt").unlink()
+    other = tmp_path / "synset.txt"
+    other.write_text("cat\n")
+    assert v.validate_model_source(str(checkpoint), str(other)) == []
+    assert v.validate_model_source(str(checkpoint), "https://example.com/labels.txt") == []
+    assert v.validate_model_source("https://example.com/m/mobilenet") == []
+    errors = v.validate_model_source(str(checkpoint), str(tmp_path / "none.txt"))
+    assert errors == [f"model_labels '{tmp_path / 'none.txt'}': no file {tmp_path / 'none.txt'}"]
+    errors = v.validate_model_source("https://example.com/m/mobilenet", "ftp://x/labels.txt")
+    assert "model_labels 'ftp://x/labels.txt' is neither" in errors[0]
+
+
 # --- the module, run as Ansible would run it ---------------------------------------------
 
 CLEAN_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
@@ -264,6 +350,15 @@ def test_module_inputs_fail_in_one_line(tmp_path: Path) -> None:
     assert "; " in msg
     assert "allow_open_source_cidr=true" in msg
     assert "exactly 2 CIDR blocks" in msg
+
+
+def test_module_inputs_missing_model_names_its_path(tmp_path: Path) -> None:
+    missing = tmp_path / "models" / "nothing"
+    rc, result = run_module(tmp_path, {**INPUT_ARGS, "model_source": str(missing)})
+    assert rc != 0
+    assert result["msg"].startswith("Invalid input (1 problem(s)): model_source ")
+    assert f"no file {missing}-symbol.json" in result["msg"]
+    assert "\n" not in result["msg"]
 
 
 def test_module_inputs_return_warnings(tmp_path: Path) -> None:
