@@ -1,0 +1,207 @@
+"""Stop a site.yml run at a chosen point, the way things go wrong for a user.
+
+A point is where site.yml is when the fault strikes: the first task of a role (a role boundary)
+or a moment inside one of its waits. The run's output is read as it comes; when the point's task
+banner shows up (plus a delay, to be inside a wait), one of two faults strikes:
+
+- "sigint": Ctrl-C, i.e. SIGINT to the whole process group of ansible-playbook (the terminal
+  sends it to ansible-playbook, its workers and the module they run).
+- "fail": the task at that point fails for real. Where the point talks to AWS, the endpoint
+  starts denying every request made with the run's access key (the local target's fault
+  injector, roles/local_stack/files/moto_faults.py; the ECS agent's requests go on, as when the
+  credentials of whoever runs the playbook are revoked). Where the point talks to the instance
+  over SSH, the connection to the instance drops (the SSH master connection of the run is
+  killed, as when a Spot instance goes away).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.integration.conftest import ENDPOINT_URL, REPO_ROOT, playbook_env
+
+# The access key of the fault runs: the fault injector denies this key's requests only.
+FAULT_ACCESS_KEY = "ECSDLFAULTTEST"
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where a fault strikes: the banner of the task at that point, and how long after it."""
+
+    id: str
+    banner: str  # a regular expression for the "TASK [...]" line
+    delay: float = 0.0
+    # How the "fail" fault reaches the task there: "aws", "ssh", or None (it cannot: nothing
+    # outside ansible-playbook is used there).
+    fail: str | None = "aws"
+
+
+# site.yml in order. The role boundaries are the first task of each role; the waits are the
+# Spot Fleet request (the module waits until it is fulfilled), the wait until its instances join
+# the cluster, the image build, the wait for the service's task and the wait for Jupyter.
+POINTS = [
+    Point("local_stack", r"TASK \[local_stack : ", fail=None),
+    Point("preflight_aws", r"TASK \[preflight : Find credentials"),
+    Point("keypair", r"TASK \[keypair : "),
+    Point("network", r"TASK \[network : "),
+    Point("iam", r"TASK \[iam : "),
+    Point("storage", r"TASK \[storage : "),
+    Point("secrets", r"TASK \[secrets : "),
+    Point("models", r"TASK \[models : "),
+    Point("registry", r"TASK \[registry : "),
+    Point("cluster", r"TASK \[cluster : "),
+    Point("spot_fleet", r"TASK \[spot_fleet : "),
+    Point("in_spot_fleet_request", r"TASK \[spot_fleet : Request the Spot Fleet", delay=0.4),
+    Point("in_spot_fleet_join", r"TASK \[spot_fleet : Wait until every instance", delay=0.3),
+    Point("ssh_wait", r"TASK \[Wait until each instance answers over SSH", fail=None),
+    Point("image_build", r"TASK \[image_build : ", fail="ssh"),
+    Point("in_image_build", r"TASK \[image_build : Build the image", delay=1.5, fail="ssh"),
+    Point("image_push", r"TASK \[image_push : "),
+    Point("task_definitions", r"TASK \[task_definitions : "),
+    Point("jupyter_service", r"TASK \[jupyter_service : "),
+    Point("in_service_wait", r"TASK \[jupyter_service : Wait until a task", delay=0.8),
+    Point("in_jupyter_wait", r"TASK \[jupyter_service : Wait \(bounded\) until Jupyter", fail=None),
+    Point("outputs", r"TASK \[outputs : ", fail=None),
+]
+POINT_BY_ID = {point.id: point for point in POINTS}
+
+
+def faults(method: str, rule: dict[str, object] | None = None) -> dict[str, object]:
+    """Call the fault injector's control API."""
+    request = urllib.request.Request(
+        f"{ENDPOINT_URL}/_ecs_dl/faults",
+        data=json.dumps(rule).encode() if rule is not None else None,
+        headers={"Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def deny_aws() -> None:
+    """Every request signed with the fault runs' key is denied from now on (until cleared)."""
+    faults(
+        "POST",
+        {
+            "access_key": FAULT_ACCESS_KEY,
+            "code": "AccessDeniedException",
+            "message": "injected fault: the credentials of this run were revoked",
+            "status": 403,
+            "count": None,
+        },
+    )
+
+
+def clear_faults() -> list[dict[str, object]]:
+    """Remove every rule; return them with their hits."""
+    return list(faults("DELETE").get("rules", []))  # type: ignore[arg-type]
+
+
+def drop_ssh(control_dir: Path) -> list[int]:
+    """Kill the run's SSH master connections (their control sockets are in control_dir)."""
+    killed = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cmdline.startswith("ssh") and str(control_dir) in cmdline:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+@dataclass
+class FaultRun:
+    """What an interrupted run printed and how it ended."""
+
+    point: Point
+    mode: str
+    returncode: int
+    stdout: str
+    struck_at: float | None  # seconds after the start, None if the point was never reached
+    detail: str
+
+
+def run_with_fault(
+    extra_args: list[str],
+    point: Point,
+    mode: str,
+    control_dir: Path,
+    timeout: float = 900,
+) -> FaultRun:
+    """Run site.yml with EXTRA_ARGS; strike with MODE at POINT's banner; wait for the end."""
+    if mode == "fail" and point.fail is None:
+        raise ValueError(f"the fail fault cannot reach {point.id}")
+    env = playbook_env()
+    env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
+    process = subprocess.Popen(
+        ["ansible-playbook", "site.yml", *extra_args],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    banner = re.compile(point.banner)
+    lines: list[str] = []
+    started = time.monotonic()
+    struck: list[float] = []
+    details: list[str] = []
+
+    def strike() -> None:
+        time.sleep(point.delay)
+        if process.poll() is not None:
+            details.append("the run had ended before the fault struck")
+            return
+        struck.append(time.monotonic() - started)
+        if mode == "sigint":
+            os.killpg(process.pid, signal.SIGINT)
+            details.append("SIGINT to the process group")
+        elif point.fail == "aws":
+            deny_aws()
+            details.append("AWS denies the run's requests")
+        else:
+            killed = drop_ssh(control_dir)
+            details.append(f"SSH master connections killed: {killed}")
+
+    timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
+    timer.start()
+    striker: threading.Thread | None = None
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if striker is None and banner.search(line):
+                striker = threading.Thread(target=strike)
+                striker.start()
+        process.wait()
+    finally:
+        timer.cancel()
+        if striker is not None:
+            striker.join()
+        if mode == "fail" and point.fail == "aws":
+            clear_faults()
+    return FaultRun(
+        point=point,
+        mode=mode,
+        returncode=process.returncode,
+        stdout="".join(lines),
+        struck_at=struck[0] if struck else None,
+        detail="; ".join(details) or "the point was never reached",
+    )
