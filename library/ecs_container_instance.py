@@ -93,12 +93,22 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 try:
-    from ansible.module_utils.ecs_dl_ecs import cluster_exists, list_container_instances
+    from ansible.module_utils.ecs_dl_ecs import (
+        cluster_exists,
+        list_container_instances,
+        retry_on_known_cluster,
+    )
+    from ansible.module_utils.ecs_dl_ecs import connect as connect_client
 except ImportError:  # run as a plain script (tests): the repository's module_utils folder
     sys.path.insert(
         0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
     )
-    from ecs_dl_ecs import cluster_exists, list_container_instances  # type: ignore[no-redef]
+    from ecs_dl_ecs import (  # type: ignore[no-redef]
+        cluster_exists,
+        list_container_instances,
+        retry_on_known_cluster,
+    )
+    from ecs_dl_ecs import connect as connect_client  # type: ignore[no-redef]
 
 # vCPUs by size when describe_instance_types does not know the type.
 SIZE_VCPUS = {"nano": 1, "micro": 1, "small": 1, "medium": 1, "large": 2, "xlarge": 4}
@@ -111,11 +121,14 @@ AGENT_MEMORY_RATIO = 0.94
 
 
 def connect(module: AnsibleAWSModule, service: str) -> Any:
-    return module.client(service, retry_decorator=AWSRetry.jittered_backoff())
+    return connect_client(module, service)
 
 
+# The instances are the ones a Spot Fleet has just launched: for a moment EC2 may not describe
+# them yet (eventual consistency), so "not found" is retried like throttling.
+@AWSRetry.jittered_backoff(catch_extra_error_codes=["InvalidInstanceID.NotFound"])
 def describe_instances(ec2: Any, instance_ids: list[str]) -> list[dict]:
-    response = ec2.describe_instances(aws_retry=True, InstanceIds=instance_ids)
+    response = ec2.describe_instances(InstanceIds=instance_ids)
     return [i for r in response.get("Reservations", []) for i in r.get("Instances", [])]
 
 
@@ -133,8 +146,7 @@ def account_id(sts: Any) -> str:
 
 
 def register(ecs: Any, cluster: str, document: dict, resources: list[dict]) -> dict:
-    response = ecs.register_container_instance(
-        aws_retry=True,
+    response = retry_on_known_cluster(ecs.register_container_instance)(
         cluster=cluster,
         instanceIdentityDocument=json.dumps(document),
         totalResources=resources,
@@ -143,8 +155,8 @@ def register(ecs: Any, cluster: str, document: dict, resources: list[dict]) -> d
 
 
 def deregister(ecs: Any, cluster: str, arn: str) -> dict:
-    response = ecs.deregister_container_instance(
-        aws_retry=True, cluster=cluster, containerInstance=arn, force=True
+    response = retry_on_known_cluster(ecs.deregister_container_instance)(
+        cluster=cluster, containerInstance=arn, force=True
     )
     return response["containerInstance"]
 

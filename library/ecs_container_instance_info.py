@@ -72,19 +72,20 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 try:
     from ansible.module_utils.ecs_dl_ecs import cluster_exists, list_container_instances
+    from ansible.module_utils.ecs_dl_ecs import connect as connect_client
 except ImportError:  # run as a plain script (tests): the repository's module_utils folder
     sys.path.insert(
         0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
     )
     from ecs_dl_ecs import cluster_exists, list_container_instances  # type: ignore[no-redef]
+    from ecs_dl_ecs import connect as connect_client  # type: ignore[no-redef]
 
 
 def connect(module: AnsibleAWSModule) -> Any:
-    return module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
+    return connect_client(module, "ecs")
 
 
 def summary(container_instance: dict) -> dict:

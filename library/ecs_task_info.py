@@ -138,11 +138,11 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 try:
     from ansible.module_utils.ecs_dl_ecs import (
         cluster_exists,
+        connect,
         describe_tasks,
         list_container_instances,
         list_task_arns,
@@ -153,6 +153,7 @@ except ImportError:  # run as a plain script (tests): the repository's module_ut
     )
     from ecs_dl_ecs import (  # type: ignore[no-redef]
         cluster_exists,
+        connect,
         describe_tasks,
         list_container_instances,
         list_task_arns,
@@ -223,7 +224,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    ecs = module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
+    ecs = connect(module, "ecs")
     try:
         found = find_tasks(ecs, module.params)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:

@@ -67,15 +67,14 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 try:
-    from ansible.module_utils.ecs_dl_ecs import list_task_definition_arns
+    from ansible.module_utils.ecs_dl_ecs import connect, list_task_definition_arns
 except ImportError:  # run as a plain script (tests): the repository's module_utils folder
     sys.path.insert(
         0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
     )
-    from ecs_dl_ecs import list_task_definition_arns  # type: ignore[no-redef]
+    from ecs_dl_ecs import connect, list_task_definition_arns  # type: ignore[no-redef]
 
 
 def main() -> None:
@@ -86,7 +85,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    ecs = module.client("ecs", retry_decorator=AWSRetry.jittered_backoff())
+    ecs = connect(module, "ecs")
     try:
         found = {
             family: list_task_definition_arns(ecs, family, module.params["status"])

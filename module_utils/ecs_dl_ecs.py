@@ -1,9 +1,35 @@
-"""ECS calls shared by the project's modules ecs_container_instance and
-ecs_container_instance_info (each boto3 call in a small function, so unit tests replace it)."""
+"""ECS calls shared by the project's modules ecs_container_instance, ecs_container_instance_info,
+ecs_task_info and ecs_taskdefinition_revisions_info (each boto3 call in a small function, so
+unit tests replace it), and how they are retried.
+
+Every call is retried with AWSRetry's jittered backoff (amazon.aws's defaults: up to 10 tries,
+3 s first delay, doubling, at most 60 s) on throttling and on AWS's transient errors. Calls
+about a cluster that DescribeClusters has just shown also retry ClusterNotFoundException:
+right after CreateCluster ECS's other APIs can still not know the cluster for a moment
+(eventual consistency). DescribeClusters itself answers a missing cluster with a failure,
+not an error, so cluster_exists() stays the plain yes or no the modules decide on.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+# AWSRetry knows throttling by EC2's and the query APIs' names (RequestLimitExceeded,
+# Throttling); ECS, a JSON API, answers ThrottlingException, which it has to be told.
+THROTTLING_CODES = ["ThrottlingException"]
+# For the calls on a cluster known to exist: ClusterNotFoundException means "not yet".
+retry_on_known_cluster = AWSRetry.jittered_backoff(
+    catch_extra_error_codes=[*THROTTLING_CODES, "ClusterNotFoundException"]
+)
+
+
+def connect(module: Any, service: str = "ecs") -> Any:
+    """A client whose calls made with aws_retry=True retry throttling (ThrottlingException too)."""
+    return module.client(
+        service, retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=THROTTLING_CODES)
+    )
 
 
 def cluster_exists(ecs: Any, cluster: str) -> bool:
@@ -16,15 +42,15 @@ def list_container_instances(ecs: Any, cluster: str) -> list[dict]:
     arns: list[str] = []
     params: dict[str, Any] = {"cluster": cluster}
     while True:
-        page = ecs.list_container_instances(aws_retry=True, **params)
+        page = retry_on_known_cluster(ecs.list_container_instances)(**params)
         arns.extend(page.get("containerInstanceArns", []))
         if not page.get("nextToken"):
             break
         params["nextToken"] = page["nextToken"]
     described: list[dict] = []
     for start in range(0, len(arns), 100):
-        response = ecs.describe_container_instances(
-            aws_retry=True, cluster=cluster, containerInstances=arns[start : start + 100]
+        response = retry_on_known_cluster(ecs.describe_container_instances)(
+            cluster=cluster, containerInstances=arns[start : start + 100]
         )
         described.extend(response.get("containerInstances", []))
     return described
@@ -35,7 +61,7 @@ def list_task_arns(ecs: Any, cluster: str, **filters: Any) -> list[str]:
     arns: list[str] = []
     params: dict[str, Any] = {"cluster": cluster, **{k: v for k, v in filters.items() if v}}
     while True:
-        page = ecs.list_tasks(aws_retry=True, **params)
+        page = retry_on_known_cluster(ecs.list_tasks)(**params)
         arns.extend(page.get("taskArns", []))
         if not page.get("nextToken"):
             break
@@ -44,11 +70,12 @@ def list_task_arns(ecs: Any, cluster: str, **filters: Any) -> list[str]:
 
 
 def describe_tasks(ecs: Any, cluster: str, arns: list[str]) -> list[dict]:
-    """DescribeTasks in chunks of 100."""
+    """DescribeTasks in chunks of 100. A task ECS does not know (yet) is left out: DescribeTasks
+    lists it under failures (MISSING), and the callers' waits take that as "not yet"."""
     described: list[dict] = []
     for start in range(0, len(arns), 100):
-        response = ecs.describe_tasks(
-            aws_retry=True, cluster=cluster, tasks=arns[start : start + 100]
+        response = retry_on_known_cluster(ecs.describe_tasks)(
+            cluster=cluster, tasks=arns[start : start + 100]
         )
         described.extend(response.get("tasks", []))
     return described
