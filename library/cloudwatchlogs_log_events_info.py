@@ -77,6 +77,11 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+# AWSRetry knows throttling by EC2's and the query APIs' names; CloudWatch Logs, a JSON API,
+# answers ThrottlingException. A log stream that is not there is an answer (found: false),
+# not retried.
+RETRY = AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
+
 
 def last_events(logs: Any, group: str, stream: str, limit: int) -> list[dict]:
     response = logs.get_log_events(
@@ -102,7 +107,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
-    logs = module.client("logs", retry_decorator=AWSRetry.jittered_backoff())
+    logs = module.client("logs", retry_decorator=RETRY)
     params = module.params
     try:
         events = last_events(

@@ -87,8 +87,10 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 
 def connect(module: AnsibleAWSModule) -> Any:
-    """The ECR client (replaced in the unit tests)."""
-    return module.client("ecr", retry_decorator=AWSRetry.jittered_backoff())
+    """The ECR client (replaced in the unit tests). AWSRetry knows throttling by EC2's and the
+    query APIs' names; ECR, a JSON API, answers ThrottlingException."""
+    retry = AWSRetry.jittered_backoff(catch_extra_error_codes=["ThrottlingException"])
+    return module.client("ecr", retry_decorator=retry)
 
 
 def get_authorization_data(ecr: Any, registry_ids: list[str]) -> list[dict]:
