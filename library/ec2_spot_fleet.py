@@ -70,7 +70,11 @@ options:
   wait:
     description:
       - When present, wait until the request is C(active), its fulfilled capacity reaches the
-        target and C(describe_spot_fleet_instances) lists that many instances.
+        target, C(describe_spot_fleet_instances) lists that many instances and
+        C(describe_instances) knows them all.
+      - A request or an instance that EC2 does not know yet just after it was requested
+        (C(InvalidSpotFleetRequestId.NotFound), C(InvalidInstanceID.NotFound), eventual
+        consistency) is waited for, like throttling, not an error.
       - When absent, wait until the instances of the cancelled requests are terminated.
     type: bool
     default: true
@@ -160,6 +164,7 @@ spot_fleet_request_ids:
 """
 
 import time
+from functools import partial
 from typing import Any
 
 try:
@@ -176,22 +181,33 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 # (moto answers HTTP 500 when a cancelled request is cancelled again).
 INACTIVE_STATES = frozenset({"cancelled", "cancelled_running", "cancelled_terminating", "failed"})
 POLL_SECONDS = 5
+# Right after RequestSpotFleet, EC2 can answer a request id it has just given with
+# InvalidSpotFleetRequestId.NotFound for a moment (eventual consistency). The calls made with the
+# id of a request that exists (just requested, or found by listing) retry it like throttling.
+retry_until_request_known = AWSRetry.jittered_backoff(
+    catch_extra_error_codes=["InvalidSpotFleetRequestId.NotFound"]
+)
 
 
 # --- boto3 calls (one small function each, so unit tests replace them) -----------------------
 
 
 def connect(module: AnsibleAWSModule) -> Any:
+    """The EC2 client; calls made with aws_retry=True retry throttling (RequestLimitExceeded)."""
     return module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
 
 
 def describe_fleet_requests(client: Any, request_ids: list[str] | None = None) -> list[dict]:
+    """Every fleet request (the listing that decides whether to request one), or those of
+    request_ids, which exist: their NotFound is retried as "not yet"."""
     params: dict[str, Any] = {}
+    describe = partial(client.describe_spot_fleet_requests, aws_retry=True)
     if request_ids:
         params["SpotFleetRequestIds"] = request_ids
+        describe = retry_until_request_known(client.describe_spot_fleet_requests)
     configs: list[dict] = []
     while True:
-        page = client.describe_spot_fleet_requests(aws_retry=True, **params)
+        page = describe(**params)
         configs.extend(page.get("SpotFleetRequestConfigs", []))
         if not page.get("NextToken"):
             return configs
@@ -218,8 +234,9 @@ def cancel_fleets(client: Any, request_ids: list[str], terminate: bool) -> dict:
 def describe_fleet_instance_ids(client: Any, request_id: str) -> list[str]:
     params: dict[str, Any] = {"SpotFleetRequestId": request_id}
     ids: list[str] = []
+    describe = retry_until_request_known(client.describe_spot_fleet_instances)
     while True:
-        page = client.describe_spot_fleet_instances(aws_retry=True, **params)
+        page = describe(**params)
         ids.extend(i["InstanceId"] for i in page.get("ActiveInstances", []))
         if not page.get("NextToken"):
             return sorted(ids)
@@ -227,7 +244,8 @@ def describe_fleet_instance_ids(client: Any, request_id: str) -> list[str]:
 
 
 def describe_instances(client: Any, instance_ids: list[str]) -> list[dict]:
-    """Describe instances; ids that no longer exist are left out (InvalidInstanceID.NotFound)."""
+    """Describe instances; ids EC2 does not know are left out (InvalidInstanceID.NotFound): gone,
+    or (just launched) not yet known, which wait_for_fleet waits for."""
     if not instance_ids:
         return []
     try:
@@ -376,12 +394,19 @@ def wait_for_fleet(module: AnsibleAWSModule, client: Any, request_id: str, targe
         spec = configs[0].get("SpotFleetRequestConfig", {}) if configs else {}
         fulfilled = spec.get("FulfilledCapacity", 0.0) or 0.0
         instance_ids = describe_fleet_instance_ids(client, request_id) if configs else []
+        unknown: list[str] = []
         if state == "active" and fulfilled >= target and len(instance_ids) >= target:
-            return
+            # EC2 may not describe the instances the fleet lists yet (eventual consistency).
+            known = {i["InstanceId"] for i in describe_instances(client, instance_ids)}
+            unknown = [i for i in instance_ids if i not in known]
+            if not unknown:
+                return
         status = (
             f"state is {state} (want active), fulfilled capacity {fulfilled:g} of {target}, "
             f"{len(instance_ids)} of {target} instances listed"
         )
+        if unknown:
+            status += f", not described by EC2 yet: {', '.join(unknown)}"
         if state in INACTIVE_STATES or state == "missing":
             module.fail_json(msg=f"Spot fleet request {request_id} will not be fulfilled: {status}")
         if now() >= deadline:
