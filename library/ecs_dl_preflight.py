@@ -176,6 +176,7 @@ except ImportError:
 from ansible.module_utils.common.warnings import warn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 try:
     from ansible.module_utils.ecs_dl_validation import (
@@ -262,16 +263,19 @@ class Preflight:
             read_timeout=30,
             retries={"total_max_attempts": 2, "mode": "standard"},
         )
+        # Throttling (Throttling, RequestLimitExceeded) is still retried, with AWSRetry's
+        # jittered backoff: it only retries AWS's error codes, never a connection that failed.
+        self.retry = AWSRetry.jittered_backoff()
 
     def fail(self, msg: str) -> NoReturn:
         self.module.fail_json(msg=msg)
 
     def client(self, service: str) -> Any:
-        return self.module.client(service, config=self.config)
+        return self.module.client(service, config=self.config, retry_decorator=self.retry)
 
     def call(self, action: str, func: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            return func(**kwargs)
+            return func(aws_retry=True, **kwargs)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             self.fail(aws_error(exc, action, self.endpoint))
 
@@ -294,7 +298,7 @@ class Preflight:
         """The types EC2 does not know; asks one by one only when the batch call fails."""
         ec2 = self.client("ec2")
         try:
-            ec2.describe_instance_types(InstanceTypes=instance_types)
+            ec2.describe_instance_types(aws_retry=True, InstanceTypes=instance_types)
             return []
         except botocore.exceptions.ClientError as exc:
             if not exc.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceType"):
@@ -310,7 +314,7 @@ class Preflight:
         unknown = []
         for instance_type in instance_types:
             try:
-                ec2.describe_instance_types(InstanceTypes=[instance_type])
+                ec2.describe_instance_types(aws_retry=True, InstanceTypes=[instance_type])
             except botocore.exceptions.ClientError as exc:
                 if exc.response.get("Error", {}).get("Code", "").startswith("InvalidInstanceType"):
                     unknown.append(instance_type)
