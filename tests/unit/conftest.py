@@ -1,8 +1,107 @@
-"""Shared pytest setup for the unit tests: the project's modules in library/ are importable."""
+"""Shared pytest setup for the unit tests: the project's modules in library/ are importable, and
+fixtures that run them, as Ansible does, against the moto server of the `moto_endpoint` fixture
+(tests/conftest.py's in-process moto; a test module may override it, e.g. with the local
+target's moto_launcher)."""
 
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
 
 LIBRARY = Path(__file__).resolve().parents[2] / "library"
 if str(LIBRARY) not in sys.path:
     sys.path.insert(0, str(LIBRARY))
+
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@pytest.fixture(scope="module")
+def aws(moto_endpoint: str) -> Callable[[str], Any]:
+    """boto3 clients of the moto endpoint, by service name."""
+    return lambda service: boto3.client(
+        service, endpoint_url=moto_endpoint, region_name=REGION, **CREDENTIALS
+    )
+
+
+@pytest.fixture(scope="module")
+def module_env() -> dict[str, str]:
+    """Environment variables added for the modules run_module runs (none here; a test module
+    overrides this fixture to set, e.g., botocore's AWS_MAX_ATTEMPTS)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def run_module(
+    moto_endpoint: str, module_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., dict]:
+    """Run a module of library/ as Ansible runs it after unpacking it:
+    `python library/<module>.py args.json`, with `{"ANSIBLE_MODULE_ARGS": {...}}` in the file
+    and ansible_collections on PYTHONPATH. run(module, **args) returns its result and asserts
+    that it succeeded (or, with expect_failure=True, that it failed); never a traceback."""
+    spec = importlib.util.find_spec("ansible_collections")
+    assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
+    collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [collections_parent, os.environ.get("PYTHONPATH")])
+        ),
+        **module_env,
+    }
+    connection = {
+        "region": REGION,
+        "endpoint_url": moto_endpoint,
+        "access_key": CREDENTIALS["aws_access_key_id"],
+        "secret_key": CREDENTIALS["aws_secret_access_key"],
+    }
+    args_dir = tmp_path_factory.mktemp("module_args")
+
+    def run(module: str, *, expect_failure: bool = False, **args: Any) -> dict:
+        args_file = args_dir / f"{module}.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**connection, **args}}))
+        proc = subprocess.run(
+            [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert proc.stdout, f"{module} printed nothing; stderr:\n{proc.stderr}"
+        assert "Traceback" not in proc.stderr, proc.stderr
+        result = json.loads(proc.stdout)
+        if expect_failure:
+            assert proc.returncode != 0 and result.get("failed"), f"{module} succeeded: {result}"
+        else:
+            assert proc.returncode == 0 and not result.get("failed"), result.get("msg", proc.stderr)
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def network(aws: Callable[[str], Any]) -> dict:
+    """Two subnets and a launch template for the Spot Fleet tests."""
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(
+            VpcId=vpc, CidrBlock=f"10.42.{n}.0/24", AvailabilityZone=f"{REGION}{zone}"
+        )["Subnet"]["SubnetId"]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="ecs-dl-test", LaunchTemplateData={"ImageId": image}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    return {"subnets": subnets, "launch_template_id": template}

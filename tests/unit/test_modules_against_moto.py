@@ -1,89 +1,12 @@
 """The project's modules end to end against a moto server on a free loopback port.
 
-Each module runs as Ansible runs it after unpacking: `python library/<module>.py args.json`,
-with `{"ANSIBLE_MODULE_ARGS": {...}}` in the file and ansible_collections on PYTHONPATH.
+Each module runs as Ansible runs it after unpacking (run_module, aws and network are fixtures of
+tests/unit/conftest.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
-import boto3
-import pytest
-
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
-REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-
-
-@pytest.fixture(scope="module")
-def aws(moto_endpoint: str) -> Callable[[str], Any]:
-    return lambda service: boto3.client(
-        service, endpoint_url=moto_endpoint, region_name=REGION, **CREDENTIALS
-    )
-
-
-@pytest.fixture(scope="module")
-def run_module(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict]:
-    spec = importlib.util.find_spec("ansible_collections")
-    assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
-    collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parent)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [collections_parent, os.environ.get("PYTHONPATH")])
-        ),
-    }
-    connection = {
-        "region": REGION,
-        "endpoint_url": moto_endpoint,
-        "access_key": CREDENTIALS["aws_access_key_id"],
-        "secret_key": CREDENTIALS["aws_secret_access_key"],
-    }
-    args_dir = tmp_path_factory.mktemp("module_args")
-
-    def run(module: str, **args: Any) -> dict:
-        args_file = args_dir / f"{module}.json"
-        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**connection, **args}}))
-        proc = subprocess.run(
-            [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert proc.stdout, f"{module} printed nothing; stderr:\n{proc.stderr}"
-        result = json.loads(proc.stdout)
-        assert proc.returncode == 0 and not result.get("failed"), result.get("msg", proc.stderr)
-        return result
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def network(aws: Callable[[str], Any]) -> dict:
-    ec2 = aws("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(
-            VpcId=vpc, CidrBlock=f"10.42.{n}.0/24", AvailabilityZone=f"{REGION}{zone}"
-        )["Subnet"]["SubnetId"]
-        for n, zone in ((1, "a"), (2, "b"))
-    ]
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    template = ec2.create_launch_template(
-        LaunchTemplateName="ecs-dl-test", LaunchTemplateData={"ImageId": image}
-    )["LaunchTemplate"]["LaunchTemplateId"]
-    return {"subnets": subnets, "launch_template_id": template}
 
 
 def test_spot_fleet_and_container_instances(run_module, aws, network) -> None:
