@@ -20,10 +20,10 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv deps test-deps up stop demo teardown lint test bench
+.PHONY: help venv deps test-deps up stop demo teardown lint test test-faults bench
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 venv: $(STAMP) ## .venv with the pinned Python packages (reruns only when the requirements change)
 
@@ -68,6 +68,9 @@ lint: venv ## ruff and ansible-lint (production profile, offline)
 # the target's (non-zero when anything failed).
 test: test-deps venv lint ## Linters, then unit and integration tests (including Molecule)
 	pytest $(PYTEST_ARGS) tests
+
+test-faults: test-deps venv ## The whole interruption matrix: every point, SIGINT and a failing task (about an hour)
+	ECS_DL_FAULT_MATRIX=full pytest $(PYTEST_ARGS) tests/integration/test_interruptions.py
 
 bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed
 	python benchmarks/infra.py

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,9 @@ def other_deployment(deployment: Deployment) -> Iterator[dict[str, int]]:
     yield before
     after = count_resources(ENDPOINT_URL, REGION, deployment.name, ACCESS_KEY, SECRET_KEY)
     assert after == before, f"{deployment.name} changed while {DN} came and went"
+    url = deployment.outputs["jupyter"]["url"]
+    with urllib.request.urlopen(f"{url}login", timeout=10) as response:
+        assert response.status == 200, f"{deployment.name}'s Jupyter no longer answers at {url}"
 
 
 @pytest.fixture
