@@ -1,7 +1,10 @@
 """Bad input stops site.yml in preflight, with a clear one-line message, and creates nothing.
 
-Each case runs the real site.yml against the local target with one bad setting, then counts the
-deployment's resources of every type through the endpoint: all must be zero.
+Each case runs the real site.yml against the local target with one bad setting, reads the
+message of the task that failed (its `msg`, which must be one line and hold the case's own
+fragment), then counts the deployment's resources of every type through the endpoint: all must
+be zero. predict.yml's cases give a picture that is not one: it must stop before it looks up the
+deployment, uploads or runs anything.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.conftest import (
     ACCESS_KEY,
@@ -21,17 +26,22 @@ from tests.integration.conftest import (
     REPO_ROOT,
     SECRET_KEY,
     playbook_env,
+    recap_changed,
     tail,
 )
 from tests.resources import count_resources
 
 BAD_NAME = "ecs-dl-bad"
 
+# A model_source that is not on this machine (the preflight must name the path it looked for).
+MISSING_MODEL = "/nonexistent/ecs-dl-bad/mobilenet_v1_0.5_160"
+
 # (id, extra vars, fragment of the message the user must see)
 CASES = [
-    ("vpc-cidr-invalid", {"network_vpc_cidr": "10.0.0.0/33"}, "network_vpc_cidr"),
+    ("vpc-cidr-invalid", {"network_vpc_cidr": "10.0.0.0/33"}, "is not a valid IPv4 CIDR block"),
     ("vpc-cidr-host-bits", {"network_vpc_cidr": "10.0.0.1/16"}, "host bits"),
     ("vpc-cidr-too-small", {"network_vpc_cidr": "10.0.0.0/29"}, "AWS allows /16 to /28"),
+    ("vpc-cidr-ipv6", {"network_vpc_cidr": "fd00::/48"}, "is IPv6"),
     (
         "subnets-overlap",
         {"network_subnet_cidrs": ["10.0.1.0/24", "10.0.1.128/25"]},
@@ -42,20 +52,50 @@ CASES = [
         {"network_subnet_cidrs": ["10.0.1.0/24", "192.168.1.0/24"]},
         "is not inside network_vpc_cidr",
     ),
+    (
+        "subnet-no-prefix",
+        {"network_subnet_cidrs": ["10.0.1.0/24", "10.0.2.0"]},
+        "network_subnet_cidrs[1] '10.0.2.0' needs a prefix length",
+    ),
     ("one-subnet", {"network_subnet_cidrs": ["10.0.1.0/24"]}, "exactly 2"),
-    ("region-unknown", {"aws_region": "mars-north-1"}, "aws_region"),
+    ("region-malformed", {"aws_region": "mars-north-1"}, "is not a region name like"),
+    ("region-unknown", {"aws_region": "xx-north-9"}, "is not a region this botocore knows"),
     (
         "instance-type-malformed",
         {"spot_fleet_instance_types": ["large"]},
         "not an EC2 instance type",
     ),
     ("instance-type-unknown", {"spot_fleet_instance_types": ["m5.huge"]}, "m5.huge"),
-    ("capacity-zero", {"spot_fleet_target_capacity": 0}, "spot_fleet_target_capacity"),
-    ("capacity-negative", {"spot_fleet_target_capacity": -2}, "spot_fleet_target_capacity"),
+    ("instance-types-empty", {"spot_fleet_instance_types": []}, "at least one instance type"),
+    ("capacity-zero", {"spot_fleet_target_capacity": 0}, "spot_fleet_target_capacity is 0;"),
+    ("capacity-negative", {"spot_fleet_target_capacity": -2}, "spot_fleet_target_capacity is -2"),
+    ("capacity-too-large", {"spot_fleet_target_capacity": 51}, "is 51; it must be from 1 to 50"),
+    (
+        "capacity-not-a-number",
+        {"spot_fleet_target_capacity": "two"},
+        "spot_fleet_target_capacity must be a whole number from 1 to 50, got 'two'",
+    ),
     ("source-cidr-open", {"source_cidr": "0.0.0.0/0"}, "allow_open_source_cidr"),
-    ("source-cidr-invalid", {"source_cidr": "300.1.2.3/32"}, "source_cidr"),
-    ("jupyter-port-range", {"jupyter_port": 70000}, "jupyter_port"),
+    ("source-cidr-invalid", {"source_cidr": "300.1.2.3/32"}, "source_cidr '300.1.2.3/32'"),
+    ("jupyter-port-range", {"jupyter_port": 70000}, "jupyter_port is 70000"),
+    ("jupyter-port-not-a-number", {"jupyter_port": "http"}, "jupyter_port must be a port number"),
+    ("ssh-port-range", {"container_ssh_port": 70000}, "container_ssh_port is 70000"),
+    ("ssh-port-zero", {"container_ssh_port": 0}, "container_ssh_port is 0;"),
+    ("ssh-port-negative", {"container_ssh_port": -22}, "container_ssh_port is -22;"),
+    ("ssh-port-instance-ssh", {"container_ssh_port": 22}, "which is the instance's own SSH"),
     ("ports-equal", {"jupyter_port": 2222, "container_ssh_port": 2222}, "must differ"),
+    ("model-missing", {"model_source": MISSING_MODEL}, f"no file {MISSING_MODEL}-symbol.json"),
+    (
+        "model-a-file-not-the-prefix",
+        {"model_source": f"{MISSING_MODEL}-symbol.json"},
+        f"give the prefix '{MISSING_MODEL}'",
+    ),
+    ("model-s3-url", {"model_source": "s3://models/mobilenet"}, "neither a path on this machine"),
+    (
+        "model-labels-missing",
+        {"model_labels": "/nonexistent/ecs-dl-bad/labels.txt"},
+        "model_labels '/nonexistent/ecs-dl-bad/labels.txt': no file",
+    ),
 ]
 
 
@@ -72,11 +112,38 @@ def run_site(extra_vars: dict[str, object], *args: str, env: dict[str, str] | No
     )
 
 
-def assert_failed_clearly(result: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert result.returncode != 0, f"site.yml succeeded with bad input:\n{tail(result.stdout)}"
-    lines = [line for line in result.stdout.splitlines() if fragment in line]
-    assert lines, f"no line says {fragment!r}:\n{tail(result.stdout)}"
+def failure_message(stdout: str) -> str:
+    """The `msg` of the task that failed: the YAML result under the last `fatal:` line (or
+    `failed:`, a loop's item)."""
+    lines = stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(("fatal: [", "failed: ["))]
+    assert starts, f"no task failed:\n{tail(stdout)}"
+    block = []
+    for line in lines[starts[-1] + 1 :]:
+        if not line.startswith(" "):
+            break
+        block.append(line)
+    result = yaml.safe_load("\n".join(block)) or {}
+    assert isinstance(result, dict) and "msg" in result, f"no msg in:\n{tail(stdout)}"
+    return str(result["msg"])
+
+
+def assert_failed_clearly(result: subprocess.CompletedProcess[str], fragment: str) -> str:
+    """Non-zero exit; the failed task's message is one line that holds `fragment`."""
+    assert result.returncode != 0, f"the playbook succeeded with bad input:\n{tail(result.stdout)}"
     assert "Traceback" not in result.stdout, tail(result.stdout)
+    msg = failure_message(result.stdout)
+    assert fragment in msg, f"the message does not say {fragment!r}: {msg}"
+    assert "\n" not in msg.strip(), f"the message is not one line: {msg!r}"
+    return msg
+
+
+def assert_only_preflight_ran(result: subprocess.CompletedProcess[str]) -> None:
+    """Every task site.yml started belongs to the preflight role, and none changed anything."""
+    tasks = [line for line in result.stdout.splitlines() if line.startswith("TASK [")]
+    others = [task for task in tasks if not task.startswith("TASK [preflight : ")]
+    assert tasks and not others, f"tasks other than preflight's ran: {others}"
+    assert recap_changed(result.stdout) == 0
 
 
 def assert_nothing_created(name: str) -> None:
@@ -91,23 +158,32 @@ def assert_nothing_created(name: str) -> None:
 def test_bad_input_fails_in_preflight(local_stack, extra: dict[str, object], fragment: str) -> None:
     result = run_site({"deployment_name": BAD_NAME, **extra})
     assert_failed_clearly(result, fragment)
-    assert "preflight" in result.stdout.split("fatal:")[0].rsplit("TASK [", 1)[-1]
+    assert_only_preflight_ran(result)
     assert_nothing_created(BAD_NAME)
 
 
 @pytest.mark.parametrize(
     ("name", "fragment"),
     [
-        ("Ecs_DL", "lowercase"),
-        ("9lives", "must start with a lowercase letter"),
-        ("a" * 30, "3 to 24"),
-        ("ecs--dl", "--"),
+        pytest.param("", "deployment_name is required", id="empty"),
+        pytest.param("  ", "deployment_name is required", id="blank"),
+        pytest.param("Ecs_DL", "only lowercase letters, digits and hyphens", id="uppercase"),
+        pytest.param("ecs_dl!", "only lowercase letters, digits and hyphens", id="illegal-chars"),
+        pytest.param("9lives", "must start with a lowercase letter", id="leading-digit"),
+        pytest.param("ecs-dl-", "must end with a lowercase letter or digit", id="trailing-hyphen"),
+        pytest.param("ab", "is 2 characters long", id="too-short"),
+        pytest.param("a" * 30, "is 30 characters long; it must be 3 to 24", id="too-long"),
+        pytest.param("ecs--dl", "must not contain '--'", id="double-hyphen"),
     ],
 )
 def test_bad_deployment_name(local_stack, name: str, fragment: str) -> None:
     result = run_site({"deployment_name": name})
     assert_failed_clearly(result, fragment)
-    assert_nothing_created(name)
+    assert_only_preflight_ran(result)
+    if name.strip():
+        assert_nothing_created(name)
+    # An empty name cannot be counted by (the Deployment tag "" and the SSM path "//" match
+    # other deployments'): that only the preflight ran, changing nothing, is the proof.
 
 
 @pytest.fixture
@@ -119,6 +195,16 @@ def foreign_listener() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+# Not run, and reported as such (pytest -rx): local_stack_probe calls the sshd "ours" by its PID
+# file alone, whatever port it is asked about, so the local_stack role takes the foreign port,
+# rewrites the RUNNING shared sshd's ListenAddress to it and SIGHUPs it; sshd cannot bind the port
+# and dies, for every deployment on this machine (seen 2026-11-26). Remove the mark once the probe
+# also checks that our process holds the port.
+@pytest.mark.xfail(
+    run=False,
+    reason="local_stack reconfigures the running shared sshd to a port another program holds "
+    "(the probe trusts the PID file), and sshd dies: running this would break the shared stack",
+)
 def test_port_in_use_is_refused_before_anything_starts(local_stack, foreign_listener: int) -> None:
     result = run_site({"deployment_name": BAD_NAME, "local_stack_sshd_port": foreign_listener})
     assert_failed_clearly(result, "local_stack_sshd_port")
@@ -158,3 +244,80 @@ def test_missing_credentials_on_aws(tmp_path) -> None:
 def test_missing_source_cidr_on_aws(tmp_path) -> None:
     result = run_site({"deployment_name": BAD_NAME}, "-i", "inventory/aws")
     assert_failed_clearly(result, "source_cidr is required")
+
+
+# --- predict.yml: a picture that is not one ----------------------------------------------
+
+# Tasks of predict.yml that look up the deployment, upload or run: none may start.
+PREDICT_LATER_TASKS = (
+    "Find the deployment's outputs file",
+    "Upload it to the input bucket",
+    "Run the predict task",
+    "Run one task of",
+)
+
+
+def _not_a_picture(tmp_path: Path) -> str:
+    path = tmp_path / "notes.jpg"
+    path.write_text("a cat sat on the mat\n")
+    return str(path)
+
+
+def _empty_file(tmp_path: Path) -> str:
+    path = tmp_path / "empty.png"
+    path.touch()
+    return str(path)
+
+
+def _folder(tmp_path: Path) -> str:
+    (tmp_path / "pictures.jpg").mkdir()
+    return str(tmp_path / "pictures.jpg")
+
+
+def _truncated_png_signature(tmp_path: Path) -> str:
+    path = tmp_path / "half.png"
+    path.write_bytes(b"\x89PNG\r")  # the first bytes of a PNG signature, not all of it
+    return str(path)
+
+
+PREDICT_CASES = [
+    # (id, makes the image argument in tmp_path, fragment of the message)
+    ("missing", lambda tmp: str(tmp / "nope.jpg"), "nope.jpg: no such file"),
+    ("missing-relative", lambda tmp: "tests/no-such-picture.jpg", "no such file (/"),
+    ("folder", _folder, "pictures.jpg: a folder, not a picture"),
+    ("empty-file", _empty_file, "empty.png: an empty file, not a picture"),
+    ("text-file", _not_a_picture, "notes.jpg: not a picture (its first bytes"),
+    ("truncated-signature", _truncated_png_signature, "half.png: not a picture"),
+    ("device", lambda tmp: "/dev/null", "/dev/null: not a regular file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_image", "fragment"),
+    [c[1:] for c in PREDICT_CASES],
+    ids=[c[0] for c in PREDICT_CASES],
+)
+def test_predict_refuses_a_bad_picture_before_anything(
+    local_stack, tmp_path: Path, make_image, fragment: str
+) -> None:
+    """No deployment named BAD_NAME exists: the picture must be refused before it is looked up."""
+    image = make_image(tmp_path)
+    result = subprocess.run(
+        [
+            "ansible-playbook",
+            "playbooks/predict.yml",
+            "-e",
+            json.dumps({"deployment_name": BAD_NAME, "image": image}),
+        ],
+        cwd=REPO_ROOT,
+        env=playbook_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert_failed_clearly(result, fragment)
+    started = [t for t in PREDICT_LATER_TASKS if f"TASK [{t}" in result.stdout]
+    assert not started, f"predict.yml went on to {started}:\n{tail(result.stdout)}"
+    assert_nothing_created(BAD_NAME)
