@@ -2,32 +2,49 @@
 # ecsdl-entrypoint: run under tini as the image's ENTRYPOINT; `"$@"` is the command
 # (default `start-notebook`; ECS tasks give e.g. `classify --json --model s3://... s3://...`).
 #
+# Nothing here needs root: the image's user is jovyan (uid 1000), and sshd, when asked for, runs
+# as that user too, unprivileged, on 2222. The container needs no capability at all.
+#
 # Contract (environment, all optional):
-#   SSH_PUBLIC_KEY   one or more OpenSSH public keys. When set (and the container starts as root,
-#                    the image's default), they become the user's authorized_keys, the ed25519
-#                    host key is written (SSH_HOST_KEY) or freshly generated, and sshd listens on
-#                    22 (key only, no root login). Not a public key: exit 64. Unset: no sshd.
+#   SSH_PUBLIC_KEY   one or more OpenSSH public keys. When set, they become the user's
+#                    authorized_keys, the ed25519 host key is written (SSH_HOST_KEY) or freshly
+#                    generated, and sshd listens on 2222 (key only, logins as jovyan only: an
+#                    unprivileged sshd can log in no one but the user it runs as). Not a public
+#                    key: exit 64. Unset: no sshd. The container must run as jovyan (the image's
+#                    default, or root, see below); as any other uid: exit 64.
 #   SSH_HOST_KEY     an unencrypted OpenSSH ed25519 private key (the whole PEM-like text,
 #                    newlines included; the deployment keeps it in SSM SecureString) used as
 #                    sshd's host key instead of a fresh one, so the host key is the same after
 #                    every restart and known_hosts can be written ahead. Only with
-#                    SSH_PUBLIC_KEY (alone: ignored, with a note on stderr). Written root-only
-#                    (0600) to /etc/ssh/ssh_host_ed25519_key; not a valid unencrypted ed25519
-#                    private key (ssh-keygen -y cannot read it): exit 64. Never printed, and
-#                    ALWAYS removed from the environment before sshd and the command start, so
-#                    the notebook user's processes do not see it (only the container's config,
-#                    e.g. `docker inspect`, and root's PID 1 still hold it).
+#                    SSH_PUBLIC_KEY (alone: ignored, with a note on stderr). Written 0600 to
+#                    /etc/ssh/ecsdl/ssh_host_ed25519_key, owned by jovyan (sshd runs as jovyan
+#                    and must read it, so the notebook user can read it too: it is only the
+#                    container's identity, and the same user already holds the session); not a
+#                    valid unencrypted ed25519 private key (ssh-keygen -y cannot read it): exit
+#                    64. Never printed, and ALWAYS removed from the environment before sshd and
+#                    the command start, so no process started from here inherits it (only the
+#                    container's config, e.g. `docker inspect`, and PID 1, tini, still hold it).
 #   JUPYTER_PASSWORD_HASH  read by start-notebook / jupyter_server_config.py, not here.
 #
-# As root it does only what needs root (sshd), then runs the command as the unprivileged user
-# ($ECSDL_USER, jovyan, uid 1000) with no capabilities and no way back (setpriv
-# --no-new-privs). Started as a non-root user (docker run --user 1000), it runs the command
-# directly and refuses SSH_PUBLIC_KEY, which it could not honour.
+# Started as root anyway (docker run --user 0, a task definition's `user: root`), it first
+# becomes jovyan, with no capabilities and no way back (setpriv --no-new-privs), and then does
+# the same as above: no process of the container keeps root. Started as another non-root uid
+# (docker run --user 1234), it runs the command directly and refuses SSH_PUBLIC_KEY.
 set -eu
 
 user="${ECSDL_USER:-jovyan}"
+
+if [ "$(id -u)" = 0 ]; then
+    # The same script again, as the user; SSH_HOST_KEY is still in the environment of this one
+    # process (setpriv execs the script in place: no other process exists in between), and the
+    # script takes it out below, before it starts anything.
+    exec setpriv --reuid="${user}" --regid="${user}" --init-groups \
+        --inh-caps=-all --bounding-set=-all --no-new-privs -- "$0" "$@"
+fi
+
 home="/home/${user}"
-host_key_file=/etc/ssh/ssh_host_ed25519_key
+sshd_dir=/etc/ssh/ecsdl
+host_key_file="${sshd_dir}/ssh_host_ed25519_key"
 
 # The host key goes into a shell variable that is never exported, and out of the environment,
 # before anything else runs: no child of this script (ssh-keygen, sshd, the command) inherits it.
@@ -40,7 +57,6 @@ install_host_key() {
     rm -f "${host_key_file}" "${host_key_file}.pub"
     (umask 077 && printf '%s\n' "${host_key}" > "${host_key_file}")
     host_key=""
-    chown root:root "${host_key_file}"
     chmod 600 "${host_key_file}"
     # -P '': an encrypted key fails instead of prompting; the output is the public half only.
     public="$(ssh-keygen -y -P '' -f "${host_key_file}" < /dev/null 2> /dev/null || true)"
@@ -57,9 +73,8 @@ install_host_key() {
 }
 
 start_sshd() {
-    install -d -m 700 -o "${user}" -g "${user}" "${home}/.ssh"
-    printf '%s\n' "${SSH_PUBLIC_KEY}" > "${home}/.ssh/authorized_keys"
-    chown "${user}:${user}" "${home}/.ssh/authorized_keys"
+    install -d -m 700 "${home}/.ssh"
+    (umask 077 && printf '%s\n' "${SSH_PUBLIC_KEY}" > "${home}/.ssh/authorized_keys")
     chmod 600 "${home}/.ssh/authorized_keys"
     if ! ssh-keygen -l -f "${home}/.ssh/authorized_keys" > /dev/null 2>&1; then
         echo "ecsdl-entrypoint: SSH_PUBLIC_KEY is not an OpenSSH public key; sshd not started" >&2
@@ -74,10 +89,10 @@ start_sshd() {
     else
         origin="kept from the last start"
     fi
-    install -d -m 755 /run/sshd
-    # -e: log to stderr (the container's log); sshd daemonizes and keeps running as root.
+    # -e: log to stderr (the container's log). sshd daemonizes (tini, PID 1, reaps it) and runs
+    # as the user: no privilege separation user, chroot or PAM (sshd_config: UsePAM no).
     /usr/sbin/sshd -e
-    echo "ecsdl-entrypoint: sshd listening on 22 (key-only logins as ${user}; host key ${origin}: $(ssh-keygen -l -f "${host_key_file}.pub" | cut -d' ' -f2))" >&2
+    echo "ecsdl-entrypoint: sshd listening on 2222 (key-only logins as ${user}; host key ${origin}: $(ssh-keygen -l -f "${host_key_file}.pub" | cut -d' ' -f2))" >&2
 }
 
 if [ "$#" -eq 0 ]; then
@@ -89,17 +104,16 @@ if [ -n "${host_key}" ] && [ -z "${SSH_PUBLIC_KEY:-}" ]; then
     host_key=""
 fi
 
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -un 2> /dev/null || true)" = "${user}" ]; then
+    export HOME="${home}" USER="${user}" LOGNAME="${user}"
     if [ -n "${SSH_PUBLIC_KEY:-}" ]; then
         start_sshd
     fi
-    export HOME="${home}" USER="${user}" LOGNAME="${user}"
-    exec setpriv --reuid="${user}" --regid="${user}" --init-groups \
-        --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+    exec "$@"
 fi
 
 if [ -n "${SSH_PUBLIC_KEY:-}" ]; then
-    echo "ecsdl-entrypoint: SSH_PUBLIC_KEY is set but the container runs as uid $(id -u); sshd needs to start as root (the image's default user)" >&2
+    echo "ecsdl-entrypoint: SSH_PUBLIC_KEY is set but the container runs as uid $(id -u), not ${user}; sshd runs unprivileged and can only log in the user it runs as" >&2
     exit 64
 fi
 exec "$@"

@@ -356,6 +356,92 @@ def test_a_task_runs_in_docker_and_stops_with_its_exit_code(
     assert messages == ["hello world", f"secret={SECRET}"]
 
 
+# Capability numbers (linux/capability.h), as bits of /proc/PID/status's Cap* masks
+CAP_NET_BIND_SERVICE, CAP_NET_RAW, CAP_MKNOD = 1 << 10, 1 << 13, 1 << 27
+STATUS = "grep -E '^(Uid|Gid|CapBnd|CapEff):' /proc/self/status"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        (
+            {
+                "user": "1000:1000",
+                "privileged": False,
+                "linuxParameters": {"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
+            },
+            {
+                "User": "1000:1000",
+                "CapDrop": ["ALL"],
+                "CapAdd": ["NET_BIND_SERVICE"],
+                "ReadonlyRootfs": False,
+                "Uid": "1000",
+                "CapBnd": CAP_NET_BIND_SERVICE,  # exactly: ALL dropped, one added
+                "CapEff": 0,  # not root: no effective capability
+            },
+        ),
+        (
+            {
+                "readonlyRootFilesystem": True,
+                "linuxParameters": {"capabilities": {"drop": ["NET_RAW", "MKNOD"]}},
+            },
+            {
+                "User": "",
+                "CapDrop": ["NET_RAW", "MKNOD"],
+                "CapAdd": None,
+                "ReadonlyRootfs": True,
+                "Uid": "0",
+                "lacks": CAP_NET_RAW | CAP_MKNOD,
+            },
+        ),
+    ],
+    ids=["non-root-no-capability", "read-only-two-dropped"],
+)
+def test_the_definitions_user_capabilities_and_read_only_reach_docker(
+    aws: Callable[[str], Any],
+    setup: Setup,
+    wait_for: Waiter,
+    settings: dict[str, Any],
+    expected: dict[str, Any],
+) -> None:
+    """user, privileged, linuxParameters.capabilities and readonlyRootFilesystem become the
+    container's User, Privileged, CapAdd/CapDrop and ReadonlyRootfs, as the ECS agent makes
+    them, and the process inside gets them (uid, capability bounding and effective sets).
+    (privileged: true is in tests/unit/test_ecs_agent_options.py: this machine's dockerd
+    cannot start a privileged container.)"""
+    del setup
+    definition = register(
+        aws,
+        "security",
+        command=["sh", "-c", f"{STATUS}; touch /tmp/written 2>/dev/null || echo read-only"],
+        **settings,
+    )
+    task_arn = run(aws, definition)
+    container = wait_for("the task's container", lambda: containers_of_task(task_arn))[0]
+    host_config = container["HostConfig"]
+    assert container["Config"]["User"] == expected["User"]
+    assert host_config["Privileged"] is False
+    assert host_config["CapDrop"] == expected["CapDrop"]
+    assert host_config["CapAdd"] == expected["CapAdd"]
+    assert host_config["ReadonlyRootfs"] is expected["ReadonlyRootfs"]
+
+    stopped = wait_for("STOPPED", status_is(aws, task_arn, "STOPPED"))
+    messages = wait_for("the output", lambda: log_messages(aws, task_arn))
+    assert stopped["containers"][0]["exitCode"] == 0, messages
+    status = {
+        key: value.split()[0] for key, _, value in (m.partition(":") for m in messages) if value
+    }
+    assert status["Uid"] == expected["Uid"], messages
+    bounding, effective = int(status["CapBnd"], 16), int(status["CapEff"], 16)
+    if "CapBnd" in expected:
+        assert bounding == expected["CapBnd"], messages
+        assert effective == expected["CapEff"], messages
+    if "lacks" in expected:
+        assert bounding & expected["lacks"] == 0 and effective & expected["lacks"] == 0, messages
+        assert bounding != 0, "only the two were to be dropped"
+    assert ("read-only" in messages) is expected["ReadonlyRootfs"], messages
+
+
 def test_a_long_running_task_publishes_its_port_on_loopback_and_is_stopped(
     aws: Callable[[str], Any], setup: Setup, wait_for: Waiter
 ) -> None:

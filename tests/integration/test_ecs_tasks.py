@@ -92,7 +92,7 @@ def test_the_service_runs_one_task_of_the_jupyter_definition(
     bindings = {
         b["containerPort"]: b["hostPort"] for b in tasks[0]["containers"][0]["networkBindings"]
     }
-    assert bindings == {8888: JUPYTER_PORT, 22: CONTAINER_SSH_PORT}
+    assert bindings == {8888: JUPYTER_PORT, 2222: CONTAINER_SSH_PORT}
     assert deployment.outputs["jupyter"]["url"] == f"http://127.0.0.1:{JUPYTER_PORT}/"
 
 

@@ -1,5 +1,6 @@
 """The MXNet image (docker/): it builds, its package tests pass in the test stage, `classify` finds
-the cat with both shared MobileNets, Jupyter and sshd run as promised, and no secret is in it.
+the cat with both shared MobileNets, Jupyter and sshd run as promised (as jovyan, uid 1000: no
+process of the container is root or has a capability), and no secret is in it.
 
 The session builds the image itself with the docker CLI (classic builder, as the role does), on
 the local target's offline Debian base (`make up` makes it). The build host's extra CA
@@ -290,10 +291,59 @@ def test_classify_output_to_a_local_path(image: str, models_dir: Path, samples: 
     assert [json.loads(line)["image"] for line in written.splitlines()] == images
 
 
-def test_commands_run_as_non_root(image: str) -> None:
-    result = docker("run", "--rm", image, "id", "-u")
-    assert result.stdout.strip() != "0"
-    assert result.stdout.strip() == "1000"
+def test_train_writes_its_checkpoint_in_the_users_home_with_no_capability(image: str) -> None:
+    result = docker(
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        image,
+        "sh",
+        "-c",
+        "train --dataset digits --epochs 1 --output ~/work/trained/mlp > /dev/null"
+        " && stat -c '%U %n' ~/work/trained/*",
+    )
+    assert result.stdout.split("\n")[:-1] == [
+        f"jovyan /home/jovyan/work/trained/{name}"
+        for name in ("labels.txt", "mlp-0000.params", "mlp-symbol.json")
+    ], result.stdout
+
+
+def test_the_image_user_is_jovyan_and_nothing_can_become_root(image: str) -> None:
+    """USER is jovyan by number (an orchestrator can check it is not root without running it);
+    no set-user-ID or set-group-ID program is left to become root or another user with."""
+    user = docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
+    assert user.split(":")[0] == "1000", f"the image's USER is {user!r}"
+    assert docker("run", "--rm", image, "id", "-un").stdout.strip() == "jovyan"
+    setid = docker(
+        "run", "--rm", image, "sh", "-c", "find / -xdev -type f -perm /6000 2>/dev/null || true"
+    ).stdout.split()
+    assert setid == [], f"set-user-ID/set-group-ID programs in the image: {setid}"
+
+
+PROCESS_STATUS = "grep -E '^(Uid|Gid|CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/self/status"
+
+
+@pytest.mark.parametrize(
+    "docker_args",
+    [(), ("--user", "0"), ("--cap-drop", "ALL")],
+    ids=["image-default", "started-as-root", "cap-drop-all"],
+)
+def test_commands_run_as_jovyan_with_no_capability(
+    image: str, docker_args: tuple[str, ...]
+) -> None:
+    """Whatever it is started as, the command runs as uid 1000 with no effective capability;
+    started as root, the entrypoint drops to jovyan for good (setpriv, no new privileges)."""
+    result = docker("run", "--rm", *docker_args, image, "sh", "-c", f"{PROCESS_STATUS}; echo $HOME")
+    lines = result.stdout.split("\n")
+    status = dict(line.split(":", 1) for line in lines if ":" in line)
+    status = {key: value.split() for key, value in status.items()}
+    assert status["Uid"] == ["1000"] * 4, status
+    assert status["Gid"] == ["1000"] * 4, status
+    assert int(status["CapEff"][0], 16) == 0 and int(status["CapPrm"][0], 16) == 0, status
+    assert "/home/jovyan" in lines
+    if docker_args[:2] == ("--user", "0"):
+        assert status["NoNewPrivs"] == ["1"] and int(status["CapBnd"][0], 16) == 0, status
 
 
 def test_no_secret_in_the_image(image: str, host_ca_certs: list[Path]) -> None:
@@ -315,7 +365,7 @@ def test_no_secret_in_the_image(image: str, host_ca_certs: list[Path]) -> None:
         "sh",
         image,
         "-c",
-        "ls /usr/local/share/ca-certificates/; ls /etc/ssh/ | grep ssh_host_ || true; "
+        "ls /usr/local/share/ca-certificates/; ls -R /etc/ssh/ | grep ssh_host_ || true; "
         "cat /etc/ssl/certs/ca-certificates.crt",
     ).stdout
     assert ".crt" not in listing.split("-----BEGIN")[0], "a build CA certificate is in the image"
@@ -357,8 +407,10 @@ def _wait_for_http(url: str, timeout: float = 60.0) -> None:
     pytest.fail(f"Jupyter did not answer on {url} within {timeout:.0f} s ({last})")
 
 
-def test_jupyter_needs_the_password_and_runs_as_non_root(image: str, container_name: str) -> None:
-    password_hash = docker(
+@pytest.fixture(scope="session")
+def password_hash(image: str) -> str:
+    """PASSWORD as jupyter_server.auth.passwd() hashes it (what the deployment puts in SSM)."""
+    return docker(
         "run",
         "--rm",
         image,
@@ -366,6 +418,22 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(image: str, container_n
         "-c",
         f"from jupyter_server.auth import passwd; print(passwd({PASSWORD!r}))",
     ).stdout.strip()
+
+
+def jupyter_login(base: str, password: str = PASSWORD) -> tuple[Any, str]:
+    """An opener logged in to Jupyter at base (its cookies), and the _xsrf token for writes."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base}/login", timeout=5)
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    body = urllib.parse.urlencode({"password": password, "_xsrf": xsrf}).encode()
+    opener.open(f"{base}/login?next=%2Fapi%2Fstatus", data=body, timeout=10)
+    return opener, xsrf
+
+
+def test_jupyter_needs_the_password_and_runs_as_non_root(
+    image: str, container_name: str, password_hash: str
+) -> None:
     docker(
         "run",
         "-d",
@@ -388,12 +456,7 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(image: str, container_n
         assert info.value.code == 403, path
 
     # with the password: it answers
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.open(f"{base}/login", timeout=5)
-    xsrf = next(c.value for c in jar if c.name == "_xsrf")
-    body = urllib.parse.urlencode({"password": PASSWORD, "_xsrf": xsrf}).encode()
-    opener.open(f"{base}/login?next=%2Fapi%2Fstatus", data=body, timeout=10)
+    opener, _ = jupyter_login(base)
     status = json.loads(opener.open(f"{base}/api/status", timeout=5).read())
     assert "started" in status
     contents = json.loads(opener.open(f"{base}/api/contents", timeout=5).read())
@@ -456,11 +519,48 @@ def key_body(private_key: str) -> list[str]:
     return [line for line in private_key.splitlines() if line and not line.startswith("-----")]
 
 
+SSH_PORT = "2222"  # sshd's port in the container: above 1024, it runs as jovyan
+
+
+def listens(proc_net_tcp: str, port: int) -> bool:
+    """Whether /proc/net/tcp{,6} text has a listening socket (state 0A) on this port."""
+    return re.search(rf":{port:04X} [0-9A-F]+:0000 0A ", proc_net_tcp) is not None
+
+
+def ssh_options(port: str, known_hosts: Path) -> list[str]:
+    return [
+        "ssh",
+        "-p",
+        port,
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+    ]
+
+
+def assert_refused(ssh: list[str], user: str, *extra: str) -> None:
+    """The login fails, and sshd offers nothing but public keys (no password, no keyboard)."""
+    denied = subprocess.run(
+        [*ssh, *extra, f"{user}@127.0.0.1", "true"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert denied.returncode == 255, (user, extra, denied.stderr)
+    assert f"{user}@127.0.0.1: Permission denied (publickey)." in denied.stderr, denied.stderr
+
+
 def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_path: Path) -> None:
     require_openssh()
-    # without SSH_PUBLIC_KEY: nothing listens on 22
+    # without SSH_PUBLIC_KEY: nothing listens, neither on 22 nor on 2222
     quiet = docker("run", "--rm", image, "sh", "-c", "sleep 1; cat /proc/net/tcp /proc/net/tcp6")
-    assert ":0016 " not in quiet.stdout
+    assert not listens(quiet.stdout, 22) and not listens(quiet.stdout, 2222), quiet.stdout
     key = keygen(tmp_path / "id_ed25519")
     docker(
         "run",
@@ -468,39 +568,32 @@ def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_
         "--name",
         container_name,
         "-p",
-        "127.0.0.1::22",
+        f"127.0.0.1::{SSH_PORT}",
         "-e",
         f"SSH_PUBLIC_KEY={key.with_suffix('.pub').read_text().strip()}",
         image,
         "sleep",
         "300",
     )
-    port = docker("port", container_name, "22/tcp").stdout.split(":")[-1].strip()
-    ssh = [
-        "ssh",
-        "-p",
-        port,
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        f"UserKnownHostsFile={tmp_path / 'known_hosts'}",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=5",
-    ]
+    port = docker("port", container_name, f"{SSH_PORT}/tcp").stdout.split(":")[-1].strip()
+    ssh = ssh_options(port, tmp_path / "known_hosts")
     result = ssh_until_up([*ssh, "-i", str(key), "jovyan@127.0.0.1", "id -u; command -v classify"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1000", "/opt/venv/bin/classify"]
-    for user, extra in (("root", ["-i", str(key)]), ("jovyan", ["-o", "PubkeyAuthentication=no"])):
-        denied = subprocess.run(
-            [*ssh, *extra, f"{user}@127.0.0.1", "true"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        assert denied.returncode == 255 and "Permission denied" in denied.stderr, user
+    listening = docker("exec", container_name, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
+    assert listens(listening, 2222) and not listens(listening, 22), listening
+    # root, even with the right key; jovyan without a key (a password is not even offered)
+    assert_refused(ssh, "root", "-i", str(key))
+    assert_refused(
+        ssh,
+        "jovyan",
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=password,keyboard-interactive",
+    )
+    # another key than the one given
+    assert_refused(ssh, "jovyan", "-i", str(keygen(tmp_path / "other_ed25519")))
 
 
 ENV_DUMP = (
@@ -527,7 +620,7 @@ def test_sshd_presents_the_given_host_key_and_hides_it(
         "--name",
         container_name,
         "-p",
-        "127.0.0.1::22",
+        f"127.0.0.1::{SSH_PORT}",
         "-e",
         f"SSH_PUBLIC_KEY={user_key.with_suffix('.pub').read_text().strip()}",
         "-e",
@@ -537,7 +630,7 @@ def test_sshd_presents_the_given_host_key_and_hides_it(
         "-c",
         ENV_DUMP,
     )
-    port = docker("port", container_name, "22/tcp").stdout.split(":")[-1].strip()
+    port = docker("port", container_name, f"{SSH_PORT}/tcp").stdout.split(":")[-1].strip()
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {public_type} {public_b64}\n")
     result = ssh_until_up(
@@ -572,8 +665,11 @@ def test_sshd_presents_the_given_host_key_and_hides_it(
     offered = {tuple(line.split()[1:3]) for line in scan.stdout.splitlines() if line[:1] != "#"}
     assert offered == {(public_type, public_b64)}, scan.stdout
 
-    stat = docker("exec", container_name, "stat", "-c", "%U %a", "/etc/ssh/ssh_host_ed25519_key")
-    assert stat.stdout.strip() == "root 600"
+    # sshd runs as jovyan: the key is jovyan's, readable by no one else
+    stat = docker(
+        "exec", container_name, "stat", "-c", "%U %a", "/etc/ssh/ecsdl/ssh_host_ed25519_key"
+    )
+    assert stat.stdout.strip() == "jovyan 600"
 
     # the command's own environment (what the python command printed): container variables
     # such as SSH_PUBLIC_KEY are there, SSH_HOST_KEY is not
@@ -645,3 +741,108 @@ def test_a_bad_host_key_stops_the_container_without_printing_it(
     ]
     for line in [] if kind == "public-key" else key_body(bad):  # a public key is no secret
         assert line not in result.stderr
+
+
+# Every process of the container: pid, its real/effective/saved/filesystem uids, its effective
+# and permitted capabilities (hex), its command line; one JSON object a line.
+PROCESS_LIST = (
+    "import json, os\n"
+    "for p in sorted(filter(str.isdigit, os.listdir('/proc')), key=int):\n"
+    "    try:\n"
+    "        status = dict(l.split(':', 1) for l in open(f'/proc/{p}/status'))\n"
+    "        cmd = open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "    print(json.dumps({'pid': int(p), 'uids': status['Uid'].split(), 'cmd': cmd.strip(),\n"
+    "                      'cap_eff': status['CapEff'].strip(),\n"
+    "                      'cap_prm': status['CapPrm'].strip()}))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "docker_args",
+    [(), ("--cap-drop", "ALL", "--security-opt", "no-new-privileges")],
+    ids=["docker-defaults", "as-the-task-definitions-run-it"],
+)
+def test_a_jupyter_container_with_ssh_has_no_root_process_and_no_capability(
+    image: str,
+    container_name: str,
+    password_hash: str,
+    tmp_path: Path,
+    docker_args: tuple[str, ...],
+) -> None:
+    """Jupyter with a kernel, sshd with a session open: every process runs as jovyan with no
+    effective or permitted capability, with docker's default capability set (the image alone
+    asks for none) and with every capability dropped (as the task definitions run it), and
+    Jupyter writes in the user's home."""
+    require_openssh()
+    key = keygen(tmp_path / "id_ed25519")
+    docker(
+        "run",
+        "-d",
+        "--name",
+        container_name,
+        *docker_args,
+        "-p",
+        "127.0.0.1::8888",
+        "-p",
+        f"127.0.0.1::{SSH_PORT}",
+        "-e",
+        f"JUPYTER_PASSWORD_HASH={password_hash}",
+        "-e",
+        f"SSH_PUBLIC_KEY={key.with_suffix('.pub').read_text().strip()}",
+        image,
+    )
+    jupyter_port = docker("port", container_name, "8888/tcp").stdout.split(":")[-1].strip()
+    ssh_port = docker("port", container_name, f"{SSH_PORT}/tcp").stdout.split(":")[-1].strip()
+    base = f"http://127.0.0.1:{jupyter_port}"
+    _wait_for_http(f"{base}/login")
+
+    # Jupyter writes in ~/work, and starts a kernel (one more process to look at)
+    opener, xsrf = jupyter_login(base)
+    headers = {"X-XSRFToken": xsrf, "Content-Type": "application/json"}
+    note = {"type": "file", "format": "text", "content": "written by Jupyter\n"}
+    put = urllib.request.Request(
+        f"{base}/api/contents/note.txt",
+        data=json.dumps(note).encode(),
+        method="PUT",
+        headers=headers,
+    )
+    assert opener.open(put, timeout=10).status in (200, 201)
+    kernel = urllib.request.Request(f"{base}/api/kernels", data=b"{}", headers=headers)
+    assert opener.open(kernel, timeout=30).status == 201
+    owner = docker("exec", container_name, "stat", "-c", "%U %u", "/home/jovyan/work/note.txt")
+    assert owner.stdout.split() == ["jovyan", "1000"]
+
+    # the process list, taken over ssh: sshd's session processes are among them
+    ssh = ssh_options(ssh_port, tmp_path / "known_hosts")
+    up = ssh_until_up([*ssh, "-i", str(key), "jovyan@127.0.0.1", "true"])
+    assert up.returncode == 0, up.stderr
+    deadline = time.monotonic() + 60  # until the kernel's process is there
+    while True:
+        listed = subprocess.run(
+            [*ssh, "-i", str(key), "jovyan@127.0.0.1", "python", "-"],
+            input=PROCESS_LIST,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        processes = [json.loads(line) for line in listed.stdout.splitlines()]
+        if any("ipykernel" in p["cmd"] for p in processes) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert listed.returncode == 0, listed.stderr
+    commands = " ".join(p["cmd"] for p in processes)
+    for expected in ("tini", "jupyter", "ipykernel", "sshd"):
+        assert expected in commands, f"no {expected} process: {processes}"
+    root = [p for p in processes if "0" in p["uids"]]
+    assert root == [], f"processes with a root uid: {root}"
+    assert {tuple(p["uids"]) for p in processes} == {("1000",) * 4}, processes
+    capable = [p for p in processes if int(p["cap_eff"], 16) or int(p["cap_prm"], 16)]
+    assert capable == [], f"processes with capabilities: {capable}"
+
+    # the same from the host: docker top (ps) on the container's processes
+    top = docker("top", container_name, "-o", "pid,uid,ruid,suid,args").stdout.splitlines()
+    assert len(top) > 4, top
+    assert all(line.split()[1:4] == ["1000"] * 3 for line in top[1:]), top

@@ -13,7 +13,9 @@ it. This program is that second job, against the emulated ECS (moto, reached thr
   is used when the pull fails, as ECS_IMAGE_PULL_BEHAVIOR=default does), command, entryPoint,
   environment, secrets (resolved from SSM Parameter Store or Secrets Manager), portMappings
   (published on --host-ip: the instances' security group admits loopback only), extraHosts,
-  memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels;
+  memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels, and the
+  security settings privileged, linuxParameters.capabilities (add, drop) and
+  readonlyRootFilesystem, which become docker's Privileged, CapAdd, CapDrop and ReadonlyRootfs;
 - it reports through SubmitTaskStateChange: RUNNING with the network bindings once the
   container runs, STOPPED with the exit code when it has exited (or with the reason when it
   could not start, e.g. CannotPullContainerError);
@@ -387,6 +389,14 @@ class Agent:
                 "retries": int(check.get("retries", 3)),
                 "start_period": int(check.get("startPeriod", 0) * 1e9),
             }
+        # As the ECS agent does: the definition's security settings, given to docker unchanged
+        # (docker takes capability names with or without CAP_; ECS gives them without).
+        options["privileged"] = bool(spec.get("privileged", False))
+        capabilities = (spec.get("linuxParameters") or {}).get("capabilities") or {}
+        if capabilities.get("add"):
+            options["cap_add"] = list(capabilities["add"])
+        if capabilities.get("drop"):
+            options["cap_drop"] = list(capabilities["drop"])
         if spec.get("readonlyRootFilesystem"):
             options["read_only"] = True
         return options
