@@ -135,6 +135,7 @@ class FaultRun:
     stdout: str
     struck_at: float | None  # seconds after the start, None if the point was never reached
     detail: str
+    denied: int  # requests the endpoint denied (the "fail" fault on AWS)
 
 
 def run_with_fault(
@@ -183,6 +184,7 @@ def run_with_fault(
     timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
     timer.start()
     striker: threading.Thread | None = None
+    denied = 0
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -196,7 +198,7 @@ def run_with_fault(
         if striker is not None:
             striker.join()
         if mode == "fail" and point.fail == "aws":
-            clear_faults()
+            denied = sum(int(rule.get("hits", 0)) for rule in clear_faults())  # type: ignore[call-overload]
     return FaultRun(
         point=point,
         mode=mode,
@@ -204,4 +206,5 @@ def run_with_fault(
         stdout="".join(lines),
         struck_at=struck[0] if struck else None,
         detail="; ".join(details) or "the point was never reached",
+        denied=denied,
     )
