@@ -195,16 +195,6 @@ def foreign_listener() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-# Not run, and reported as such (pytest -rx): local_stack_probe calls the sshd "ours" by its PID
-# file alone, whatever port it is asked about, so the local_stack role takes the foreign port,
-# rewrites the RUNNING shared sshd's ListenAddress to it and SIGHUPs it; sshd cannot bind the port
-# and dies, for every deployment on this machine (seen 2026-11-26). Remove the mark once the probe
-# also checks that our process holds the port.
-@pytest.mark.xfail(
-    run=False,
-    reason="local_stack reconfigures the running shared sshd to a port another program holds "
-    "(the probe trusts the PID file), and sshd dies: running this would break the shared stack",
-)
 def test_port_in_use_is_refused_before_anything_starts(local_stack, foreign_listener: int) -> None:
     result = run_site({"deployment_name": BAD_NAME, "local_stack_sshd_port": foreign_listener})
     assert_failed_clearly(result, "local_stack_sshd_port")

@@ -70,7 +70,8 @@ EXAMPLES = r"""
 RETURN = r"""
 state:
   description: >-
-    C(ours) (the PID file names a live process of ours), C(answers) (not ours by PID
+    C(ours) (the PID file names a live process of ours, and no other process listens on
+    O(port)), C(answers) (not ours by PID
     file, but the port answers as the service would), C(free) (nothing listens),
     C(foreign) (another program listens).
   type: str
@@ -139,6 +140,45 @@ def port_listening(host: str, port: int) -> bool:
         return False
 
 
+def port_holders(port: int) -> set[int] | None:
+    """PIDs of the processes with a listening TCP socket on `port`; None when it cannot be told
+    (no /proc, or the sockets of other users' processes are not readable)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            listens = len(fields) > 9 and fields[3] == "0A"
+            if listens and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return None
+    holders = set()
+    denied = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{entry}/fd")
+        except PermissionError:
+            denied = True
+            continue
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                    holders.add(int(entry))
+                    break
+            except OSError:
+                continue
+    return holders if holders or not denied else None
+
+
 def http_answers(host: str, port: int, path: str, expect: str) -> bool:
     """Whether GET path answers 200 with `expect` in its headers or body."""
     try:
@@ -175,7 +215,11 @@ def main() -> None:
         and bool(params["http_path"])
         and http_answers(params["host"], params["port"], params["http_path"], params["http_expect"])
     )
-    if ours:
+    holders = port_holders(params["port"]) if ours and listening else None
+    if ours and holders and pid not in holders:
+        # Our service runs (on another port), and another program holds the one asked for.
+        state = "foreign"
+    elif ours:
         state = "ours"
     elif answers:
         state = "answers"
