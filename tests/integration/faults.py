@@ -10,8 +10,8 @@ banner shows up (plus a delay, to be inside a wait), one of two faults strikes:
   starts denying every request made with the run's access key (the local target's fault
   injector, roles/local_stack/files/moto_faults.py; the ECS agent's requests go on, as when the
   credentials of whoever runs the playbook are revoked). Where the point talks to the instance
-  over SSH, the connection to the instance drops (the SSH master connection of the run is
-  killed, as when a Spot instance goes away).
+  over SSH, the instance becomes unreachable for a few seconds (the run's SSH connections are
+  killed as soon as they appear, as when a Spot instance goes away).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from tests.integration.conftest import ENDPOINT_URL, REPO_ROOT, playbook_env
 
 # The access key of the fault runs: the fault injector denies this key's requests only.
 FAULT_ACCESS_KEY = "ECSDLFAULTTEST"
+# How long the instance stays unreachable (the "fail" fault over SSH).
+SSH_OUTAGE = 5.0
+_STOPPED = re.compile(r"^(fatal: |\[ERROR\]: User interrupted execution)|UNREACHABLE!", re.M)
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,14 @@ POINTS = [
     Point("cluster", r"TASK \[cluster : "),
     Point("spot_fleet", r"TASK \[spot_fleet : "),
     Point("in_spot_fleet_request", r"TASK \[spot_fleet : Request the Spot Fleet", delay=0.4),
-    Point("in_spot_fleet_join", r"TASK \[spot_fleet : Wait until every instance", delay=0.3),
+    Point("in_spot_fleet_join", r"TASK \[spot_fleet : Wait until every instance", delay=0.1),
     Point("ssh_wait", r"TASK \[Wait until each instance answers over SSH", fail=None),
     Point("image_build", r"TASK \[image_build : ", fail="ssh"),
-    Point("in_image_build", r"TASK \[image_build : Build the image", delay=1.5, fail="ssh"),
+    Point("in_image_build", r"TASK \[image_build : Build the image", delay=0.3, fail="ssh"),
     Point("image_push", r"TASK \[image_push : "),
     Point("task_definitions", r"TASK \[task_definitions : "),
     Point("jupyter_service", r"TASK \[jupyter_service : "),
-    Point("in_service_wait", r"TASK \[jupyter_service : Wait until a task", delay=0.8),
+    Point("in_service_wait", r"TASK \[jupyter_service : Wait until a task", delay=0.2),
     Point("in_jupyter_wait", r"TASK \[jupyter_service : Wait \(bounded\) until Jupyter", fail=None),
     Point("outputs", r"TASK \[outputs : ", fail=None),
 ]
@@ -137,6 +140,15 @@ class FaultRun:
     detail: str
     denied: int  # requests the endpoint denied (the "fail" fault on AWS)
 
+    @property
+    def stopped_in(self) -> str:
+        """The banner of the task the run stopped in ("" if it did not stop)."""
+        stop = _STOPPED.search(self.stdout)
+        if not stop:
+            return ""
+        banners = re.findall(r"^TASK \[.*$", self.stdout[: stop.start()], re.M)
+        return banners[-1] if banners else ""
+
 
 def run_with_fault(
     extra_args: list[str],
@@ -178,8 +190,12 @@ def run_with_fault(
             deny_aws()
             details.append("AWS denies the run's requests")
         else:
-            killed = drop_ssh(control_dir)
-            details.append(f"SSH master connections killed: {killed}")
+            killed: list[int] = []
+            outage_ends = time.monotonic() + SSH_OUTAGE
+            while time.monotonic() < outage_ends and process.poll() is None:
+                killed += drop_ssh(control_dir)
+                time.sleep(0.05)
+            details.append(f"SSH connections killed for {SSH_OUTAGE:.0f} s: {killed}")
 
     timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
     timer.start()

@@ -157,6 +157,9 @@ def assert_struck(run: FaultRun, artifact: str) -> None:
     where = f"{run.mode} at {run.point.id}"
     assert run.struck_at is not None, f"{where}: {run.detail}\n{tail(run.stdout)}"
     assert run.returncode != 0, f"{where}: site.yml still succeeded\n{tail(run.stdout)}"
+    assert re.search(run.point.banner, run.stopped_in), (
+        f"{where}: the run stopped in {run.stopped_in!r}, not at the point\n{tail(run.stdout)}"
+    )
     if run.mode == "sigint":
         assert "User interrupted execution" in run.stdout, tail(run.stdout)
     elif run.point.fail == "aws":

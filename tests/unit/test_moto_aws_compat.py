@@ -193,3 +193,68 @@ def test_a_cluster_with_instances_or_tasks_is_not_deleted(
     assert any(arn.endswith("/empty") for arn in ecs.list_clusters()["clusterArns"])
     ecs.delete_cluster(cluster="empty")
     assert not any(arn.endswith("/empty") for arn in ecs.list_clusters()["clusterArns"])
+
+
+def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(
+    compat_endpoint: str,
+) -> None:
+    """As on AWS, a fleet's instances (also those a capacity increase adds) require IMDSv2 and
+    have the template's encrypted root volume; plain moto launches them with neither."""
+    ec2 = boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=compat_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="compat-fleet",
+        LaunchTemplateData={
+            "ImageId": image["ImageId"],
+            "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
+            "BlockDeviceMappings": [
+                {
+                    "DeviceName": image["RootDeviceName"],
+                    "Ebs": {"VolumeSize": 30, "VolumeType": "gp3", "Encrypted": True},
+                }
+            ],
+        },
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    fleet = ec2.request_spot_fleet(
+        SpotFleetRequestConfig={
+            "AllocationStrategy": "lowestPrice",
+            "IamFleetRole": "arn:aws:iam::123456789012:role/compat-fleet",
+            "TargetCapacity": 1,
+            "LaunchTemplateConfigs": [
+                {
+                    "LaunchTemplateSpecification": {
+                        "LaunchTemplateId": template,
+                        "Version": "$Latest",
+                    },
+                    "Overrides": [{"InstanceType": "t3.large", "SubnetId": subnet}],
+                }
+            ],
+        }
+    )["SpotFleetRequestId"]
+    ec2.modify_spot_fleet_request(SpotFleetRequestId=fleet, TargetCapacity=2)
+    ids = [
+        i["InstanceId"]
+        for i in ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]
+    ]
+    assert len(ids) == 2
+    instances = [
+        i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]
+    ]
+    assert {i["MetadataOptions"]["HttpTokens"] for i in instances} == {"required"}
+    assert {i["MetadataOptions"]["HttpPutResponseHopLimit"] for i in instances} == {1}
+    volumes = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": ids}])[
+        "Volumes"
+    ]
+    assert len(volumes) == 2, volumes
+    for volume in volumes:
+        assert volume["Encrypted"] is True
+        assert (volume["Size"], volume["VolumeType"]) == (30, "gp3")
+        assert volume["Attachments"][0]["Device"] == image["RootDeviceName"]

@@ -32,6 +32,12 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    stopped; a stopped task is replaced (as after a Spot interruption); runningCount,
    pendingCount, the deployment's rollout state and the service events follow the tasks. The
    tasks of a deleted service are stopped.
+6. EC2 Spot Fleet instances from a launch template: AWS launches them with the template's
+   MetadataOptions (IMDSv2, hop limit) and block device mappings (the root volume encrypted);
+   moto 5.2 keeps only the AMI, type, key, groups, subnet and user data, so every instance
+   allowed IMDSv1 and had an unencrypted root volume. The template's settings are applied to
+   each instance the fleet launches (a mapping of a device the instance has changes that volume,
+   another adds a volume, as on AWS).
 """
 
 from __future__ import annotations
@@ -61,15 +67,84 @@ def apply() -> list[str]:
     ecs_models.EC2ContainerServiceBackend.list_tags_for_resource = list_tags_for_resource  # type: ignore[method-assign]
 
     _add_delete_launch_template_versions()
+    _add_spot_fleet_launch_template_settings()
     _add_ecs_task_lifecycle()
     _start_ecs_service_scheduler()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
         "ec2-delete-launch-template-versions",
+        "ec2-spot-fleet-launch-template-settings",
         "ecs-task-lifecycle",
         "ecs-service-scheduler",
     ]
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def _add_spot_fleet_launch_template_settings() -> None:
+    from moto.ec2.models import spot_requests
+    from moto.ec2.models.instances import MetadataOptions
+
+    fleet_class = spot_requests.SpotFleetRequest
+    original_init = fleet_class.__init__
+    original_create = fleet_class.create_spot_requests
+
+    def fleet_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        # Before the original: it launches the first instances itself.
+        self.ecs_dl_template_configs = kwargs.get("launch_template_config") or []
+        original_init(self, *args, **kwargs)
+
+    def create_spot_requests(self: Any, weight_to_add: float) -> None:
+        original_create(self, weight_to_add)
+        for config in getattr(self, "ecs_dl_template_configs", []):
+            spec = config.get("LaunchTemplateSpecification", {})
+            if "LaunchTemplateId" in spec:
+                template = self.ec2_backend.get_launch_template(spec["LaunchTemplateId"])
+            elif "LaunchTemplateName" in spec:
+                template = self.ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"])
+            else:
+                continue
+            data = template.latest_version().data
+            for request in self.spot_requests:
+                instance = getattr(request, "instance", None)
+                if instance is not None and not getattr(instance, "ecs_dl_templated", False):
+                    _apply_launch_template(self.ec2_backend, instance, data, MetadataOptions)
+            break  # the first template's settings, as the fleet's instances use
+
+    fleet_class.__init__ = fleet_init  # type: ignore[method-assign]
+    fleet_class.create_spot_requests = create_spot_requests  # type: ignore[method-assign]
+
+
+def _apply_launch_template(backend: Any, instance: Any, data: dict[str, Any], options: Any) -> None:
+    if data.get("MetadataOptions"):
+        instance.metadata_options = options(data["MetadataOptions"])
+    for mapping in data.get("BlockDeviceMappings") or []:
+        ebs = mapping.get("Ebs")
+        if not ebs or "NoDevice" in mapping:
+            continue
+        device = mapping["DeviceName"]
+        attached = instance.block_device_mapping.get(device)
+        if attached is not None:
+            volume = backend.get_volume(attached.volume_id)
+            volume.encrypted = _truthy(ebs.get("Encrypted"))
+            if ebs.get("VolumeSize"):
+                volume.size = int(ebs["VolumeSize"])
+            if ebs.get("VolumeType"):
+                volume.volume_type = ebs["VolumeType"]
+        else:
+            instance.add_block_device(
+                int(ebs.get("VolumeSize") or 8),
+                device,
+                ebs.get("SnapshotId"),
+                _truthy(ebs.get("Encrypted")),
+                _truthy(ebs.get("DeleteOnTermination")),
+                ebs.get("KmsKeyId"),
+                volume_type=ebs.get("VolumeType"),
+            )
+    instance.ecs_dl_templated = True
 
 
 def _add_delete_launch_template_versions() -> None:
