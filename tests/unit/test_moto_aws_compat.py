@@ -207,7 +207,10 @@ def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]
+    # An AMI whose root device is /dev/xvda, as the ECS-optimized ones (moto attaches every
+    # root volume as /dev/sda1 otherwise).
+    images = ec2.describe_images(Owners=["amazon"])["Images"]
+    image = next(i for i in images if i.get("RootDeviceName") == "/dev/xvda")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
     template = ec2.create_launch_template(

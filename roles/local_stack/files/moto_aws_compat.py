@@ -119,6 +119,14 @@ def _add_spot_fleet_launch_template_settings() -> None:
 
 
 def _apply_launch_template(backend: Any, instance: Any, data: dict[str, Any], options: Any) -> None:
+    # moto attaches every instance's root volume as /dev/sda1, whatever the AMI's root device
+    # (the ECS-optimized AMIs say /dev/xvda): put it where the instance says its root is.
+    root, default = instance.root_device_name, "/dev/sda1"
+    if root != default and root not in instance.block_device_mapping:
+        moved = instance.block_device_mapping.get(default)
+        if moved is not None:
+            backend.detach_volume(moved.volume_id, instance.id, default)
+            backend.attach_volume(moved.volume_id, instance.id, root, True)
     if data.get("MetadataOptions"):
         instance.metadata_options = options(data["MetadataOptions"])
     for mapping in data.get("BlockDeviceMappings") or []:
