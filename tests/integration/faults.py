@@ -33,7 +33,10 @@ from tests.integration.conftest import ENDPOINT_URL, REPO_ROOT, playbook_env
 FAULT_ACCESS_KEY = "ECSDLFAULTTEST"
 # How long the instance stays unreachable (the "fail" fault over SSH).
 SSH_OUTAGE = 5.0
-_STOPPED = re.compile(r"^(fatal: |\[ERROR\]: User interrupted execution)|UNREACHABLE!", re.M)
+# Ctrl-C: at most this many, this many seconds apart, until the run ends.
+SIGINT_TRIES = 3
+SIGINT_PATIENCE = 0.5
+_FAILED = re.compile(r"^fatal: |UNREACHABLE!", re.M)
 
 
 @dataclass(frozen=True)
@@ -142,11 +145,13 @@ class FaultRun:
 
     @property
     def stopped_in(self) -> str:
-        """The banner of the task the run stopped in ("" if it did not stop)."""
-        stop = _STOPPED.search(self.stdout)
-        if not stop:
+        """The banner of the task the run stopped in: the one that failed, or the last one an
+        interrupted run began ("" if it did not stop)."""
+        if self.returncode == 0:
             return ""
-        banners = re.findall(r"^TASK \[.*$", self.stdout[: stop.start()], re.M)
+        failed = _FAILED.search(self.stdout) if self.mode == "fail" else None
+        before = self.stdout[: failed.start()] if failed else self.stdout
+        banners = re.findall(r"^TASK \[.*$", before, re.M)
         return banners[-1] if banners else ""
 
 
@@ -184,8 +189,17 @@ def run_with_fault(
             return
         struck.append(time.monotonic() - started)
         if mode == "sigint":
-            os.killpg(process.pid, signal.SIGINT)
-            details.append("SIGINT to the process group")
+            # As a user at the terminal: Ctrl-C, and again while the run goes on. ansible-core
+            # 2.19 can swallow a SIGINT that arrives while it forks a worker.
+            sent = 0
+            while sent < SIGINT_TRIES and process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                sent += 1
+                try:
+                    process.wait(SIGINT_PATIENCE)
+                except subprocess.TimeoutExpired:
+                    continue
+            details.append(f"SIGINT to the process group ({sent}x)")
         elif point.fail == "aws":
             deny_aws()
             details.append("AWS denies the run's requests")
