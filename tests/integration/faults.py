@@ -36,7 +36,7 @@ SSH_OUTAGE = 5.0
 # Ctrl-C: at most this many, this many seconds apart, until the run ends.
 SIGINT_TRIES = 3
 SIGINT_PATIENCE = 0.5
-_FAILED = re.compile(r"^fatal: |UNREACHABLE!", re.M)
+_FAILED = re.compile(r"^(fatal|failed): |UNREACHABLE!", re.M)
 
 
 @dataclass(frozen=True)
