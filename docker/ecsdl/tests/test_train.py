@@ -2,14 +2,26 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import re
+import socket
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from ecsdl.classify import main as classify_main
 from ecsdl.datasets import DatasetError, load_digits, load_mnist, parse_idx
-from ecsdl.train import build_parser, main, save_checkpoint, train_model
+from ecsdl.train import (
+    build_parser,
+    main,
+    own_address,
+    ps_environment,
+    save_checkpoint,
+    train_model,
+)
 
 
 def test_digits_ship_in_the_image():
@@ -89,3 +101,109 @@ def test_train_parser_defaults():
         64,
         0.1,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_parameter_server_job_trains_every_worker_to_the_same_weights(tmp_path):
+    """One scheduler, one server and two workers (processes on this machine, as ECS tasks on
+    the cluster's instances): each worker trains on its half of the digits, both end with the
+    same weights and a good accuracy, and only worker 0 writes the checkpoint."""
+    env = dict(
+        os.environ,
+        DMLC_PS_ROOT_URI="127.0.0.1",
+        DMLC_PS_ROOT_PORT=str(_free_port()),
+        DMLC_NUM_SERVER="1",
+        DMLC_NUM_WORKER="2",
+        DMLC_NODE_HOST="127.0.0.1",  # the build may have no network but loopback
+    )
+    prefix = str(tmp_path / "dist" / "mlp")
+    command = [sys.executable, "-m", "ecsdl.train", "--epochs", "8", "--output", prefix]
+    procs = {
+        role: subprocess.Popen(
+            command,
+            env={**env, "DMLC_ROLE": role.split("-")[0]},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for role in ("scheduler", "server", "worker-a", "worker-b")
+    }
+    logs = {}
+    try:
+        for role, proc in procs.items():
+            logs[role] = proc.communicate(timeout=240)[0]
+    finally:
+        for proc in procs.values():
+            proc.kill()
+    assert {role: proc.returncode for role, proc in procs.items()} == dict.fromkeys(procs, 0), logs
+    assert "train: parameter scheduler of a job of 2 workers and 1 servers" in logs["scheduler"]
+    assert "the job is done" in logs["server"]
+    workers = [logs["worker-a"], logs["worker-b"]]
+    line = r"train: worker (\d) of 2: weights sha256 ([0-9a-f]{64})"
+    sums = [re.search(line, w) for w in workers]
+    assert all(sums), workers
+    assert sorted(m.group(1) for m in sums) == ["0", "1"]
+    assert sums[0].group(2) == sums[1].group(2), "the workers' weights differ"
+    total = len(load_digits().train_y)
+    shard = total // 2 // 64 * 64  # whole batches of 64, as many for each worker
+    for log in workers:
+        assert re.search(rf"worker (\d) of 2: {shard} samples of {total} \(numbers \1, ", log), log
+        accuracy = float(re.findall(r"Epoch\[7\] Validation-accuracy=([0-9.]+)", log)[0])
+        assert accuracy > 0.9, log
+    first = workers[[m.group(1) for m in sums].index("0")]
+    assert f"train: wrote {prefix}-0000.params" in first
+    assert (tmp_path / "dist" / "mlp-symbol.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({"DMLC_ROLE": "boss"}, [], "DMLC_ROLE is 'boss': it must be one of scheduler, server"),
+        (
+            {"DMLC_ROLE": "worker", "DMLC_NUM_WORKER": "2"},
+            [],
+            "a parameter-server worker needs DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER",
+        ),
+        (
+            {
+                "DMLC_ROLE": "server",
+                "DMLC_PS_ROOT_URI": "10.0.0.5",
+                "DMLC_PS_ROOT_PORT": "9091",
+                "DMLC_NUM_SERVER": "1",
+                "DMLC_NUM_WORKER": "zero",
+            },
+            [],
+            "DMLC_NUM_WORKER is 'zero': it must be a positive whole number",
+        ),
+        ({}, ["--kvstore", "dist_sync"], "--kvstore dist_sync runs as a worker of a parameter"),
+    ],
+    ids=["unknown-role", "missing-variables", "bad-count", "dist-without-a-job"],
+)
+def test_a_bad_parameter_server_environment_is_one_clear_line(
+    monkeypatch, capsys, env, args, message
+):
+    for name in [n for n in os.environ if n.startswith("DMLC_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"train: {message}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_scheduler_takes_its_own_address_when_none_is_given():
+    env = {
+        "DMLC_ROLE": "scheduler",
+        "DMLC_PS_ROOT_PORT": "9091",
+        "DMLC_NUM_SERVER": "1",
+        "DMLC_NUM_WORKER": "2",
+    }
+    assert ps_environment(env) == "scheduler"
+    assert env["DMLC_PS_ROOT_URI"] == own_address()
+    assert ps_environment({}) == ""

@@ -10,12 +10,26 @@ Progress is printed the way the workshop's train_mnist.py (MXNet's Speedometer) 
 The saved graph takes float32 grey images in [0, 255] (the scaling is inside it, as the ImageNet
 models' normalisation is) and ends in softmax; its `data` node carries the input shape and a crop
 of 1.0, so `classify` preprocesses digit images without flags.
+
+Distributed (`--kvstore dist_sync`): MXNet's parameter server (ps-lite). Every process of the job
+runs `train` with the DMLC environment (DMLC_ROLE scheduler/server/worker, DMLC_PS_ROOT_URI and
+DMLC_PS_ROOT_PORT of the scheduler, DMLC_NUM_SERVER, DMLC_NUM_WORKER): the scheduler and the
+servers serve until the workers are done; each worker trains on its own shard of the data (every
+DMLC_NUM_WORKER-th sample from its rank on), the servers sum the workers' gradients, and every
+worker ends with the same weights, whose SHA-256 it prints:
+
+    train: worker 1 of 2: weights sha256 5b3fe04f...
+
+Worker 0 writes the checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
+import socket
 import sys
 import tempfile
 import time
@@ -30,6 +44,17 @@ from ecsdl.datasets import Dataset, load_digits, load_mnist
 from ecsdl.sources import join, write_bytes
 
 NETWORKS = ("mlp", "lenet")
+KVSTORES = ("local", "dist_sync")
+# The environment every process of a parameter-server job needs (DMLC_PS_ROOT_URI may be left
+# out on the scheduler: it is then the scheduler's own address).
+DMLC_ENVIRONMENT = (
+    "DMLC_ROLE",
+    "DMLC_PS_ROOT_URI",
+    "DMLC_PS_ROOT_PORT",
+    "DMLC_NUM_SERVER",
+    "DMLC_NUM_WORKER",
+)
+PS_ROLES = ("scheduler", "server", "worker")
 
 
 def build_network(name: str, classes: int) -> Any:
@@ -79,8 +104,16 @@ def train_model(
     log_every: int = 50,
     seed: int = 0,
     out: Any = None,
+    kvstore: Any = "local",
 ) -> tuple[Any, float]:
-    """Train; returns (the trained network with softmax output, final validation accuracy)."""
+    """Train; returns (the trained network with softmax output, final validation accuracy).
+
+    `kvstore` is a name (`local`, `dist_sync`) or an MXNet KVStore. With a `dist_*` one (create
+    it once a process: each creation joins the job again) this process is one worker of a
+    parameter-server job: it trains on its shard, and every step is a step of the whole job (the
+    gradients of all workers' batches, averaged over the job's samples, as one batch of
+    batch_size x workers on one machine).
+    """
     import mxnet as mx
     from mxnet import autograd, gluon
 
@@ -93,11 +126,32 @@ def train_model(
     net.initialize(mx.init.Xavier(), ctx=ctx)
     net.hybridize(static_alloc=True)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr, "momentum": 0.9})
-    n = len(dataset.train_y)
+    store = mx.kv.create(kvstore) if isinstance(kvstore, str) else kvstore
+    rank, workers = store.rank, store.num_workers
+    trainer = gluon.Trainer(
+        net.collect_params(), "sgd", {"learning_rate": lr, "momentum": 0.9}, kvstore=store
+    )
+    shard = np.arange(len(dataset.train_y))[rank::workers]
+    if workers > 1:
+        # Every worker takes the same number of whole batches: a synchronous step waits for
+        # all of them, and the servers' optimizer keeps the gradient scale of the first step.
+        per_worker = len(dataset.train_y) // workers // batch_size * batch_size
+        if per_worker == 0:
+            raise EcsdlError(
+                f"{len(dataset.train_y)} training samples are too few for {workers} workers "
+                f"with batches of {batch_size}"
+            )
+        shard = shard[:per_worker]
+        print(
+            f"train: worker {rank} of {workers}: {len(shard)} samples of "
+            f"{len(dataset.train_y)} (numbers {rank}, {rank + workers}, {rank + 2 * workers}, ...)",
+            file=out,
+            flush=True,
+        )
+    n = len(shard)
     val_acc = 0.0
     for epoch in range(epochs):
-        order = rng.permutation(n)
+        order = shard[rng.permutation(n)]
         metric = mx.metric.Accuracy()
         window = mx.metric.Accuracy()
         epoch_start = tick = time.perf_counter()
@@ -109,7 +163,7 @@ def train_model(
                 logits = net(x)
                 loss = loss_fn(logits, y)
             loss.backward()
-            trainer.step(len(idx))
+            trainer.step(len(idx) * workers)
             metric.update([y], [logits])
             window.update([y], [logits])
             if nbatch % log_every == 0:
@@ -131,6 +185,69 @@ def train_model(
     exported = classifier_cls(net.body, softmax=True)
     exported.hybridize()
     return exported, val_acc
+
+
+def weights_sha256(net: Any) -> str:
+    """SHA-256 of the network's parameters (by name, float32 bytes): equal on every worker."""
+    digest = hashlib.sha256()
+    for name, param in sorted(net.collect_params().items()):
+        digest.update(name.encode())
+        digest.update(param.data().asnumpy().astype(np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def own_address() -> str:
+    """This machine's address on its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def ps_environment(env: Any) -> str:
+    """This process's role in a parameter-server job from the DMLC environment ('' if none).
+
+    Raises EcsdlError naming what is missing or wrong; on the scheduler, fills in
+    DMLC_PS_ROOT_URI with its own address when it is not given.
+    """
+    role = env.get("DMLC_ROLE", "")
+    if not role:
+        return ""
+    if role not in PS_ROLES:
+        raise EcsdlError(f"DMLC_ROLE is {role!r}: it must be one of {', '.join(PS_ROLES)}")
+    if role == "scheduler" and not env.get("DMLC_PS_ROOT_URI"):
+        env["DMLC_PS_ROOT_URI"] = own_address()
+    missing = [name for name in DMLC_ENVIRONMENT if not env.get(name)]
+    if missing:
+        raise EcsdlError(f"a parameter-server {role} needs {', '.join(missing)} in its environment")
+    for name in ("DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER", "DMLC_NUM_WORKER"):
+        if not env[name].isdigit() or int(env[name]) < 1:
+            raise EcsdlError(f"{name} is {env[name]!r}: it must be a positive whole number")
+    return str(role)
+
+
+def serve_parameters(role: str, out: Any = None) -> int:
+    """Be the job's scheduler or one of its servers until the workers are done."""
+    out = out or sys.stdout
+    env = os.environ
+    print(
+        f"train: parameter {role} of a job of {env['DMLC_NUM_WORKER']} workers and "
+        f"{env['DMLC_NUM_SERVER']} servers, scheduler "
+        f"{env['DMLC_PS_ROOT_URI']}:{env['DMLC_PS_ROOT_PORT']}",
+        file=out,
+        flush=True,
+    )
+    try:
+        # MXNet runs a scheduler or server from its import (ps-lite takes the role from the
+        # environment) and exits when the job is done.
+        import mxnet  # noqa: F401
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0
+        print(f"train: parameter {role}: the job is done", file=out, flush=True)
+        return code
+    raise EcsdlError(f"MXNet did not run a parameter {role} (was it imported before?)")
 
 
 def evaluate(net: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
@@ -233,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
         "PREFIX-symbol.json, PREFIX-0000.params and labels.txt beside them "
         "(default: model-DATASET/NETWORK in the current folder)",
     )
+    parser.add_argument(
+        "--kvstore",
+        choices=KVSTORES,
+        default=None,
+        help="local: this process alone; dist_sync: a worker of a parameter-server job, as the "
+        "DMLC environment says (default: dist_sync when DMLC_ROLE is set, else local)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -247,15 +371,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     output = args.output or f"model-{args.dataset}/{args.network}"
     try:
+        role = ps_environment(os.environ)
+        kvstore = args.kvstore or ("dist_sync" if role else "local")
+        if role in ("scheduler", "server"):
+            return serve_parameters(role)
+        if kvstore != "local" and role != "worker":
+            raise EcsdlError(
+                f"--kvstore {kvstore} runs as a worker of a parameter-server job: set "
+                f"DMLC_ROLE=worker and {', '.join(DMLC_ENVIRONMENT[1:])}"
+            )
+        if role == "worker" and kvstore == "local":
+            raise EcsdlError("DMLC_ROLE is worker: train with --kvstore dist_sync")
         dataset = load_mnist(args.data) if args.dataset == "mnist" else load_digits()
         print(
             f"train: {dataset.name}: {len(dataset.train_y)} training and {len(dataset.val_y)} "
             f"validation images of {dataset.input_shape}",
             flush=True,
         )
+        store: Any = kvstore
+        if role == "worker":
+            import mxnet as mx
+
+            store = mx.kv.create(kvstore)
         net, _ = train_model(
-            dataset, args.network, args.epochs, args.batch_size, args.lr, args.log_every, args.seed
+            dataset,
+            args.network,
+            args.epochs,
+            args.batch_size,
+            args.lr,
+            args.log_every,
+            args.seed,
+            kvstore=store,
         )
+        if role == "worker":
+            rank, workers = store.rank, store.num_workers
+            print(
+                f"train: worker {rank} of {workers}: weights sha256 {weights_sha256(net)}",
+                flush=True,
+            )
+            if rank != 0:
+                print(f"train: worker {rank}: worker 0 writes the checkpoint", flush=True)
+                return 0
         for uri in save_checkpoint(net, dataset, output):
             print(f"train: wrote {uri}", flush=True)
     except EcsdlError as exc:
