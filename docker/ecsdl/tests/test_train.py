@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import re
 import socket
@@ -22,6 +23,15 @@ from ecsdl.train import (
     save_checkpoint,
     train_model,
 )
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """train's main sets DMLC_* variables in os.environ (MXNet reads them from there)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_digits_ship_in_the_image():
@@ -109,29 +119,37 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_a_parameter_server_job_trains_every_worker_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("meeting", ["given-address", "rendezvous"])
+def test_a_parameter_server_job_trains_every_worker_to_the_same_weights(tmp_path, meeting):
     """One scheduler, one server and two workers (processes on this machine, as ECS tasks on
     the cluster's instances): each worker trains on its half of the digits, both end with the
-    same weights and a good accuracy, and only worker 0 writes the checkpoint."""
+    same weights and a good accuracy, and only worker 0 writes the checkpoint. The scheduler's
+    address is given to all, or only to the scheduler, which says it through a rendezvous file
+    (its port a free one)."""
     env = dict(
         os.environ,
-        DMLC_PS_ROOT_URI="127.0.0.1",
-        DMLC_PS_ROOT_PORT=str(_free_port()),
         DMLC_NUM_SERVER="1",
         DMLC_NUM_WORKER="2",
         DMLC_NODE_HOST="127.0.0.1",  # the build may have no network but loopback
     )
+    own = {}
+    if meeting == "given-address":
+        env.update(DMLC_PS_ROOT_URI="127.0.0.1", DMLC_PS_ROOT_PORT=str(_free_port()))
+    else:
+        env["ECSDL_RENDEZVOUS"] = str(tmp_path / "job" / "scheduler.json")
+        own["scheduler"] = {"DMLC_PS_ROOT_URI": "127.0.0.1"}
     prefix = str(tmp_path / "dist" / "mlp")
     command = [sys.executable, "-m", "ecsdl.train", "--epochs", "8", "--output", prefix]
     procs = {
         role: subprocess.Popen(
             command,
-            env={**env, "DMLC_ROLE": role.split("-")[0]},
+            env={**env, **own.get(role, {}), "DMLC_ROLE": role.split("-")[0]},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for role in ("scheduler", "server", "worker-a", "worker-b")
+        # the workers first: they wait for the scheduler (through the rendezvous, too)
+        for role in ("worker-a", "worker-b", "server", "scheduler")
     }
     logs = {}
     try:
@@ -158,6 +176,26 @@ def test_a_parameter_server_job_trains_every_worker_to_the_same_weights(tmp_path
     first = workers[[m.group(1) for m in sums].index("0")]
     assert f"train: wrote {prefix}-0000.params" in first
     assert (tmp_path / "dist" / "mlp-symbol.json").is_file()
+    if meeting == "rendezvous":
+        address = json.loads((tmp_path / "job" / "scheduler.json").read_text())
+        assert address["uri"] == "127.0.0.1" and address["port"] > 0
+
+
+def test_a_worker_without_a_scheduler_gives_up_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("ecsdl.train.RENDEZVOUS_TIMEOUT", 2.0)
+    for name, value in {
+        "DMLC_ROLE": "worker",
+        "DMLC_NUM_SERVER": "1",
+        "DMLC_NUM_WORKER": "2",
+        "ECSDL_RENDEZVOUS": str(tmp_path / "scheduler.json"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main([]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"train: no scheduler address at {tmp_path}/scheduler.json after 2 s "
+        f"({tmp_path}/scheduler.json: no such file)\n"
+    )
 
 
 @pytest.mark.parametrize(

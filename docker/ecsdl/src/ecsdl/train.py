@@ -41,7 +41,7 @@ import numpy as np
 
 from ecsdl import EcsdlError, __version__
 from ecsdl.datasets import Dataset, load_digits, load_mnist
-from ecsdl.sources import join, write_bytes
+from ecsdl.sources import SourceError, join, read_bytes, write_bytes
 
 NETWORKS = ("mlp", "lenet")
 KVSTORES = ("local", "dist_sync")
@@ -55,6 +55,11 @@ DMLC_ENVIRONMENT = (
     "DMLC_NUM_WORKER",
 )
 PS_ROLES = ("scheduler", "server", "worker")
+# Where the scheduler says its address (a path or s3:// URI), for a job whose processes cannot
+# know it in advance (ECS tasks placed on any instance): the scheduler writes
+# {"uri": ADDRESS, "port": PORT} there, the servers and workers wait for it.
+RENDEZVOUS_ENV = "ECSDL_RENDEZVOUS"
+RENDEZVOUS_TIMEOUT = 300.0
 
 
 def build_network(name: str, classes: int) -> Any:
@@ -206,19 +211,57 @@ def own_address() -> str:
             return "127.0.0.1"
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
+
+
+def meet_at_rendezvous(env: Any, role: str, timeout: float | None = None) -> None:
+    """Through ECSDL_RENDEZVOUS: the scheduler writes its address there, the others read it."""
+    timeout = RENDEZVOUS_TIMEOUT if timeout is None else timeout
+    uri = env[RENDEZVOUS_ENV]
+    if role == "scheduler":
+        env.setdefault("DMLC_PS_ROOT_PORT", str(free_port()))
+        address = {"uri": env["DMLC_PS_ROOT_URI"], "port": int(env["DMLC_PS_ROOT_PORT"])}
+        write_bytes(uri, json.dumps(address).encode())
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            address = json.loads(read_bytes(uri))
+            env["DMLC_PS_ROOT_URI"] = str(address["uri"])
+            env["DMLC_PS_ROOT_PORT"] = str(int(address["port"]))
+            return
+        except (SourceError, ValueError, KeyError, TypeError) as error:
+            # not written yet (or being written)
+            if time.monotonic() > deadline:
+                detail = error if isinstance(error, SourceError) else "not a scheduler address"
+                raise EcsdlError(
+                    f"no scheduler address at {uri} after {timeout:.0f} s ({detail})"
+                ) from None
+            time.sleep(1)
+
+
 def ps_environment(env: Any) -> str:
     """This process's role in a parameter-server job from the DMLC environment ('' if none).
 
-    Raises EcsdlError naming what is missing or wrong; on the scheduler, fills in
-    DMLC_PS_ROOT_URI with its own address when it is not given.
+    Raises EcsdlError naming what is missing or wrong. The scheduler's address is its own
+    when DMLC_PS_ROOT_URI is not given; with ECSDL_RENDEZVOUS it is shared there (its port a
+    free one unless DMLC_PS_ROOT_PORT is given). Every process announces the address of its
+    default route (DMLC_NODE_HOST, unless given): ps-lite would take the first interface's,
+    which on an ECS instance may be docker0's.
     """
     role = env.get("DMLC_ROLE", "")
     if not role:
         return ""
     if role not in PS_ROLES:
         raise EcsdlError(f"DMLC_ROLE is {role!r}: it must be one of {', '.join(PS_ROLES)}")
+    env.setdefault("DMLC_NODE_HOST", own_address())
     if role == "scheduler" and not env.get("DMLC_PS_ROOT_URI"):
-        env["DMLC_PS_ROOT_URI"] = own_address()
+        env["DMLC_PS_ROOT_URI"] = env["DMLC_NODE_HOST"]
+    if env.get(RENDEZVOUS_ENV):
+        meet_at_rendezvous(env, role)
     missing = [name for name in DMLC_ENVIRONMENT if not env.get(name)]
     if missing:
         raise EcsdlError(f"a parameter-server {role} needs {', '.join(missing)} in its environment")
