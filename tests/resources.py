@@ -43,7 +43,7 @@ RESOURCE_TYPES: tuple[str, ...] = (
 
 def task_definition_families(deployment_name: str) -> list[str]:
     """The task definition families of a deployment (docs/CONTRACTS.md)."""
-    return [f"{deployment_name}-{kind}" for kind in ("jupyter", "predict", "train")]
+    return [f"{deployment_name}-{kind}" for kind in ("jupyter", "predict", "train", "train-dist")]
 
 
 def role_names(deployment_name: str) -> list[str]:

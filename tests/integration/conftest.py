@@ -237,3 +237,15 @@ def docker_container_ids(label: str, *, include_stopped: bool = False) -> list[s
         check=True,
     )
     return result.stdout.split()
+
+
+def docker_network_ids(label: str) -> list[str]:
+    """Ids of the local dockerd's networks with this label (KEY=VALUE)."""
+    result = subprocess.run(
+        ["docker", "network", "ls", "-q", "--filter", f"label={label}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.split()

@@ -39,6 +39,7 @@ from tests.integration.conftest import (
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
+    docker_network_ids,
     run_playbook,
     save_artifact,
     tail,
@@ -103,6 +104,9 @@ def leftovers() -> dict[str, Any]:
     containers = docker_container_ids(f"com.amazonaws.ecs.cluster={DN}", include_stopped=True)
     if containers:
         left["containers"] = containers
+    networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}")
+    if networks:
+        left["docker networks"] = networks
     images = subprocess.run(
         ["docker", "images", "-q", "--filter", f"label=com.ecs-deep-learning.deployment={DN}"],
         capture_output=True,

@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
+    docker_network_ids,
     recap_changed,
     run_playbook,
     tail,
@@ -185,11 +186,21 @@ def test_07_security_group_ingress_exactly(deployment: Deployment, aws_client: C
             source_cidr,
         ),
     }
+    # and the instances from each other, for a distributed job's parameter-server traffic
+    expected.add(("tcp", 1024, 65535, group["GroupId"]))
     actual: set[tuple[str, int, int, str]] = set()
     for permission in group["IpPermissions"]:
         assert not permission.get("Ipv6Ranges"), permission
-        assert not permission.get("UserIdGroupPairs"), permission
         assert not permission.get("PrefixListIds"), permission
+        for pair in permission.get("UserIdGroupPairs", []):
+            actual.add(
+                (
+                    permission["IpProtocol"],
+                    permission.get("FromPort", -1),
+                    permission.get("ToPort", -1),
+                    pair["GroupId"],
+                )
+            )
         for ip_range in permission.get("IpRanges", []):
             actual.add(
                 (
@@ -376,6 +387,9 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     # The containers the local ECS agent ran for the deployment's tasks are gone too.
     containers = docker_container_ids(f"com.amazonaws.ecs.cluster={DN}", include_stopped=True)
     assert containers == [], f"teardown left the containers {containers}"
+    # and so is the docker network of its host-mode tasks (distributed training)
+    networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}")
+    assert networks == [], f"teardown left the docker networks {networks}"
     secrets = REPO_ROOT / ".secrets"
     left_files = sorted(p.name for p in secrets.glob(f"{DN}*")) if secrets.is_dir() else []
     assert left_files == [], f"teardown left {left_files} in {secrets}"

@@ -16,6 +16,11 @@ it. This program is that second job, against the emulated ECS (moto, reached thr
   memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels, and the
   security settings privileged, linuxParameters.capabilities (add, drop) and
   readonlyRootFilesystem, which become docker's Privileged, CapAdd, CapDrop and ReadonlyRootfs;
+- the task definition's networkMode: bridge (the default) is docker's default bridge; host and
+  awsvpc, whose containers reach the tasks on the cluster's other instances by address (on AWS
+  the instances' or the tasks' own, in the VPC), put the container on a docker network of the
+  cluster's own, `ecs-local-<cluster>` (the cluster's VPC, as it were), made on first use and
+  removed once the cluster is gone;
 - it reports through SubmitTaskStateChange: RUNNING with the network bindings once the
   container runs, STOPPED with the exit code when it has exited (or with the reason when it
   could not start, e.g. CannotPullContainerError);
@@ -75,6 +80,8 @@ LABEL_REVISION = "com.amazonaws.ecs.task-definition-version"
 DEFAULT_STOP_TIMEOUT = 30
 LOG_SHIP_INTERVAL = 3.0
 LOG_BATCH = 5000
+# The network modes whose tasks talk to each other across instances: on the cluster's network.
+CLUSTER_NETWORK_MODES = ("host", "awsvpc")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,7 +170,8 @@ class Agent:
         """Look at every task placed on a container instance and at every container of ours."""
         ecs = self.client("ecs")
         tasks: dict[str, dict[str, Any]] = {}
-        for cluster_arn in self._paginate(ecs, "list_clusters", "clusterArns"):
+        cluster_arns = list(self._paginate(ecs, "list_clusters", "clusterArns"))
+        for cluster_arn in cluster_arns:
             try:
                 instances = list(
                     self._paginate(
@@ -193,11 +201,13 @@ class Agent:
                     continue
                 raise
         containers = self._our_containers()
+        clusters = {arn.rsplit("/", 1)[-1] for arn in cluster_arns}
         for task_arn, task in tasks.items():
             self._handle_task(task, containers.get(task_arn))
         for task_arn, container in containers.items():
             if task_arn not in tasks:
                 self._forget_container(container)
+        self._forget_networks(clusters)
         if time.monotonic() - self._last_ship >= LOG_SHIP_INTERVAL:
             self._last_ship = time.monotonic()
             for task_arn, container in self._our_containers().items():
@@ -273,6 +283,33 @@ class Agent:
         """ECS no longer knows the task (cluster or instance gone): the container goes too."""
         LOG.info("removing %s: its task is no longer in ECS", container.name)
         self._remove(container)
+
+    def _cluster_network(self, cluster: str) -> str:
+        """The docker network of the cluster's host/awsvpc tasks (made on first use)."""
+        name = cluster_network_name(cluster)
+        if not self.docker.networks.list(names=[name]):
+            LOG.info("creating the docker network %s", name)
+            self.docker.networks.create(
+                name,
+                driver="bridge",
+                labels={LABEL_AGENT: self.agent_id, LABEL_CLUSTER: cluster},
+            )
+        return name
+
+    def _forget_networks(self, clusters: set[str]) -> None:
+        """Remove our cluster networks whose cluster is gone (once their containers are)."""
+        for network in self.docker.networks.list(
+            filters={"label": f"{LABEL_AGENT}={self.agent_id}"}
+        ):
+            if network.attrs.get("Labels", {}).get(LABEL_CLUSTER) in clusters:
+                continue
+            try:
+                network.reload()
+                if not network.attrs.get("Containers"):
+                    LOG.info("removing the docker network %s: its cluster is gone", network.name)
+                    network.remove()
+            except (NotFound, APIError) as error:
+                LOG.debug("network %s: %s", network.name, _short(error))
 
     def _remove(self, container: Any) -> None:
         try:
@@ -363,6 +400,8 @@ class Agent:
             },
             "extra_hosts": {h["hostname"]: h["ipAddress"] for h in spec.get("extraHosts", [])},
         }
+        if definition.get("networkMode", "bridge") in CLUSTER_NETWORK_MODES:
+            options["network"] = self._cluster_network(labels[LABEL_CLUSTER])
         command = overrides.get("command") or spec.get("command")
         if command:
             options["command"] = command
@@ -515,6 +554,10 @@ class Agent:
             )
         self._log_marks[container.id] = str(newest)
         mark_file.write_text(json.dumps({"since": newest, "stream": f"{group}:{stream}"}))
+
+
+def cluster_network_name(cluster: str) -> str:
+    return f"ecs-local-{cluster}"
 
 
 def _bindings(container: Any) -> list[dict[str, Any]]:

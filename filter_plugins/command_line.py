@@ -1,0 +1,32 @@
+# Copyright: ecs-deep-learning contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Command lines (lists of arguments, as ECS task definitions hold them).
+
+- ``command | with_option('--epochs', 5)``: the command with the value after ``--epochs``
+  replaced (the option and value added at the end when the command has none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+
+def with_option(command: Any, option: str, value: Any) -> list[str]:
+    if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
+        raise AnsibleFilterError(f"with_option: not a command (a list of strings): {command!r}")
+    result = list(command)
+    if option in result:
+        at = result.index(option)
+        if at + 1 == len(result):
+            raise AnsibleFilterError(f"with_option: {option} ends the command, with no value")
+        result[at + 1] = str(value)
+    else:
+        result += [option, str(value)]
+    return result
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"with_option": with_option}

@@ -1,0 +1,38 @@
+"""filter_plugins/command_line.py: an option's value replaced in a task definition's command."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+PLUGIN = Path(__file__).resolve().parents[2] / "filter_plugins" / "command_line.py"
+_spec = importlib.util.spec_from_file_location("command_line", PLUGIN)
+assert _spec and _spec.loader
+command_line = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(command_line)
+with_option = command_line.FilterModule().filters()["with_option"]
+
+COMMAND = ["train", "--dataset", "digits", "--epochs", "10", "--output", "s3://b/trained/x y"]
+
+
+def test_the_value_after_the_option_is_replaced_and_nothing_else():
+    assert with_option(COMMAND, "--epochs", 3) == [
+        "train", "--dataset", "digits", "--epochs", "3", "--output", "s3://b/trained/x y"
+    ]  # fmt: skip
+    assert COMMAND[4] == "10", "the task definition's command is left as it was"
+
+
+def test_a_missing_option_is_added_at_the_end():
+    assert with_option(["train"], "--epochs", "2") == ["train", "--epochs", "2"]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [("train --epochs 3", "not a command"), (["train", "--epochs"], "ends the command")],
+)
+def test_what_is_not_a_command_is_refused(command, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        with_option(command, "--epochs", 1)
