@@ -72,8 +72,9 @@ test: test-deps venv lint ## Linters, then unit and integration tests (including
 test-faults: test-deps venv ## The whole interruption matrix: every point, SIGINT and a failing task (about an hour)
 	ECS_DL_FAULT_MATRIX=full pytest $(PYTEST_ARGS) tests/integration/test_interruptions.py
 
-bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed
+bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed, distributed training
 	python benchmarks/infra.py
 	python benchmarks/image_build.py
 	python benchmarks/image.py
 	python benchmarks/tasks.py
+	python benchmarks/distributed.py
