@@ -66,6 +66,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip() or "x") is not None
 
 
+def _check_whole_number(
+    var: str, value: Any, low: int, high: int, kind: str, unit: str = ""
+) -> list[str]:
+    """``var`` must be ``kind`` (a whole number) from ``low`` to ``high``."""
+    if not _is_int(value):
+        return [f"{var} must be {kind} from {low} to {high}, got {value!r}"]
+    number = int(value)
+    if not low <= number <= high:
+        return [f"{var} is {number}; it must be from {low} to {high}{unit}"]
+    return []
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -242,13 +254,9 @@ def validate_instance_types(instance_types: Any) -> list[str]:
 
 def validate_target_capacity(capacity: Any, maximum: int = TARGET_CAPACITY_MAX) -> list[str]:
     """Check the Spot Fleet's target capacity: a whole number from 1 to ``maximum``."""
-    var = "spot_fleet_target_capacity"
-    if not _is_int(capacity):
-        return [f"{var} must be a whole number from 1 to {maximum}, got {capacity!r}"]
-    value = int(capacity)
-    if not 1 <= value <= maximum:
-        return [f"{var} is {value}; it must be from 1 to {maximum} instances"]
-    return []
+    return _check_whole_number(
+        "spot_fleet_target_capacity", capacity, 1, maximum, "a whole number", " instances"
+    )
 
 
 def _is_open(network: ipaddress.IPv4Network) -> bool:
@@ -294,12 +302,7 @@ def source_cidr_warnings(cidr: Any, allow_open: bool = False) -> list[str]:
 
 def validate_port(var: str, port: Any) -> list[str]:
     """Check one TCP port: a whole number from 1 to 65535."""
-    if not _is_int(port):
-        return [f"{var} must be a port number from {PORT_MIN} to {PORT_MAX}, got {port!r}"]
-    value = int(port)
-    if not PORT_MIN <= value <= PORT_MAX:
-        return [f"{var} is {value}; it must be from {PORT_MIN} to {PORT_MAX}"]
-    return []
+    return _check_whole_number(var, port, PORT_MIN, PORT_MAX, "a port number")
 
 
 def validate_ports(ports: dict[str, Any]) -> list[str]:

@@ -34,15 +34,22 @@ DEPLOYMENT_NAME = os.environ.get("ECS_DL_IT_DEPLOYMENT", "ecs-dl-it")
 # tests never collide with a `make demo` deployment on the same machine.
 JUPYTER_PORT = int(os.environ.get("ECS_DL_IT_JUPYTER_PORT", "5388"))
 CONTAINER_SSH_PORT = int(os.environ.get("ECS_DL_IT_SSH_PORT", "5322"))
-# The extra vars of every playbook run against the test deployment.
-DEPLOYMENT_ARGS = (
-    "-e",
-    f"deployment_name={DEPLOYMENT_NAME}",
-    "-e",
-    f"jupyter_port={JUPYTER_PORT}",
-    "-e",
-    f"container_ssh_port={CONTAINER_SSH_PORT}",
-)
+
+
+def deployment_args(name: str, jupyter_port: int, ssh_port: int) -> tuple[str, ...]:
+    """The extra vars of a test deployment: its name and host ports of its own."""
+    return (
+        "-e",
+        f"deployment_name={name}",
+        "-e",
+        f"jupyter_port={jupyter_port}",
+        "-e",
+        f"container_ssh_port={ssh_port}",
+    )
+
+
+# The extra vars of every playbook run against the shared test deployment.
+DEPLOYMENT_ARGS = deployment_args(DEPLOYMENT_NAME, JUPYTER_PORT, CONTAINER_SSH_PORT)
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # git-ignored: full playbook outputs
 PLAYBOOK_TIMEOUT = int(os.environ.get("ECS_DL_PLAYBOOK_TIMEOUT", "1800"))
 
@@ -166,9 +173,8 @@ def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deploy
             print(f"final teardown.yml failed (exit {final.returncode}):\n{tail(final.stdout)}")
 
 
-@pytest.fixture(scope="session")
-def aws_client() -> Callable[[str], Any]:
-    """A factory of boto3 clients for the local target's endpoint: aws_client('ec2')."""
+def local_client(service: str) -> Any:
+    """A boto3 client of the local target's endpoint, with the test credentials."""
     import boto3
 
     session = boto3.session.Session(
@@ -176,11 +182,13 @@ def aws_client() -> Callable[[str], Any]:
         aws_secret_access_key=SECRET_KEY,
         region_name=REGION,
     )
+    return session.client(service, endpoint_url=ENDPOINT_URL)
 
-    def make(service: str) -> Any:
-        return session.client(service, endpoint_url=ENDPOINT_URL)
 
-    return make
+@pytest.fixture(scope="session")
+def aws_client() -> Callable[[str], Any]:
+    """A factory of boto3 clients for the local target's endpoint: aws_client('ec2')."""
+    return local_client
 
 
 def skimage_photo(name: str) -> Path:

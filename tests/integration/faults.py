@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.integration.conftest import ENDPOINT_URL, REPO_ROOT, playbook_env
+from tests.integration.processes import host_processes
 
 # The access key of the fault runs: the fault injector denies this key's requests only.
 FAULT_ACCESS_KEY = "ECSDLFAULTTEST"
@@ -115,17 +116,11 @@ def clear_faults() -> list[dict[str, object]]:
 def drop_ssh(control_dir: Path) -> list[int]:
     """Kill the run's SSH master connections (their control sockets are in control_dir)."""
     killed = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
+    for pid, cmdline in host_processes():
         if cmdline.startswith("ssh") and str(control_dir) in cmdline:
             try:
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed.append(int(proc.name))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
             except ProcessLookupError:
                 pass
     return killed

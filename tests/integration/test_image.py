@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.processes import PROCESS_LIST, parse_listing
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO_ROOT / "docker"
 MODELS_DIR = (REPO_ROOT / ".." / "shared" / "models" / "imagenet-mobilenet").resolve()
@@ -743,22 +745,6 @@ def test_a_bad_host_key_stops_the_container_without_printing_it(
         assert line not in result.stderr
 
 
-# Every process of the container: pid, its real/effective/saved/filesystem uids, its effective
-# and permitted capabilities (hex), its command line; one JSON object a line.
-PROCESS_LIST = (
-    "import json, os\n"
-    "for p in sorted(filter(str.isdigit, os.listdir('/proc')), key=int):\n"
-    "    try:\n"
-    "        status = dict(l.split(':', 1) for l in open(f'/proc/{p}/status'))\n"
-    "        cmd = open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
-    "    except OSError:\n"
-    "        continue\n"
-    "    print(json.dumps({'pid': int(p), 'uids': status['Uid'].split(), 'cmd': cmd.strip(),\n"
-    "                      'cap_eff': status['CapEff'].strip(),\n"
-    "                      'cap_prm': status['CapPrm'].strip()}))\n"
-)
-
-
 @pytest.mark.parametrize(
     "docker_args",
     [(), ("--cap-drop", "ALL", "--security-opt", "no-new-privileges")],
@@ -828,7 +814,7 @@ def test_a_jupyter_container_with_ssh_has_no_root_process_and_no_capability(
             timeout=30,
             check=False,
         )
-        processes = [json.loads(line) for line in listed.stdout.splitlines()]
+        processes = parse_listing(listed.stdout)
         if any("ipykernel" in p["cmd"] for p in processes) or time.monotonic() > deadline:
             break
         time.sleep(1)

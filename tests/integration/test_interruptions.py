@@ -38,6 +38,7 @@ from tests.integration.conftest import (
     SECRET_KEY,
     Deployment,
     assert_playbook_ok,
+    deployment_args,
     docker_container_ids,
     docker_network_ids,
     run_playbook,
@@ -52,19 +53,11 @@ from tests.integration.faults import (
     clear_faults,
     run_with_fault,
 )
+from tests.integration.processes import host_processes
 from tests.resources import count_resources
 
 DN = "ecs-dl-fault"
-ARGS = [
-    "-e",
-    f"deployment_name={DN}",
-    "-e",
-    "jupyter_port=5688",
-    "-e",
-    "container_ssh_port=5622",
-    "-e",
-    f"aws_access_key={FAULT_ACCESS_KEY}",
-]
+ARGS = [*deployment_args(DN, 5688, 5622), "-e", f"aws_access_key={FAULT_ACCESS_KEY}"]
 FULL = os.environ.get("ECS_DL_FAULT_MATRIX", "") == "full"
 
 ALL_CASES = [
@@ -130,19 +123,12 @@ def leftovers() -> dict[str, Any]:
 
 
 def deployment_processes() -> list[str]:
-    """Processes (other than this one's ancestors) whose command line names the deployment."""
-    mine = {os.getpid(), os.getppid()}
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) in mine:
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if re.search(rf"\b{re.escape(DN)}\b", cmdline):
-            found.append(f"{proc.name}: {cmdline[:200]}")
-    return found
+    """Processes (other than this one and its parent) whose command line names the deployment."""
+    return [
+        f"{pid}: {cmdline[:200]}"
+        for pid, cmdline in host_processes()
+        if re.search(rf"\b{re.escape(DN)}\b", cmdline)
+    ]
 
 
 def teardown(artifact: str) -> subprocess.CompletedProcess[str]:

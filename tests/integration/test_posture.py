@@ -41,6 +41,7 @@ from tests.integration.conftest import (
     docker_container_ids,
     save_artifact,
 )
+from tests.integration.processes import PROCESS_LIST, parse_listing
 from tests.resources import bucket_names, role_names, task_definition_families
 
 DN = DEPLOYMENT_NAME
@@ -363,24 +364,6 @@ def _running_jupyter_container(aws_client: Client) -> dict[str, Any]:
     return container
 
 
-# Every process of the container but this probe itself: uids (real, effective, saved, fs),
-# CapEff, CapBnd, command line.
-PROCESS_LIST = (
-    "import json, os\n"
-    "for p in sorted(filter(str.isdigit, os.listdir('/proc')), key=int):\n"
-    "    if int(p) == os.getpid():\n"
-    "        continue\n"
-    "    try:\n"
-    "        status = dict(l.split(':', 1) for l in open(f'/proc/{p}/status'))\n"
-    "        cmd = open(f'/proc/{p}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
-    "    except OSError:\n"
-    "        continue\n"
-    "    print(json.dumps({'pid': int(p), 'uids': status['Uid'].split(), 'cmd': cmd.strip(),\n"
-    "                      'cap_eff': status['CapEff'].strip(),\n"
-    "                      'cap_bnd': status['CapBnd'].strip()}))\n"
-)
-
-
 def test_the_running_jupyter_container_is_unprivileged_and_has_no_root_process(
     aws_client: Client,
 ) -> None:
@@ -403,7 +386,7 @@ def test_the_running_jupyter_container_is_unprivileged_and_has_no_root_process(
 
     # /proc inside (docker exec runs as the container's user): every uid and capability set
     listed = _docker("exec", container["Id"], "python", "-c", PROCESS_LIST)
-    processes = [json.loads(line) for line in listed.splitlines()]
+    processes = parse_listing(listed)
     assert any("jupyter" in p["cmd"] for p in processes), processes
     assert any("sshd" in p["cmd"] for p in processes), f"sshd is not running: {processes}"
     problems += [f"uids {p['uids']}: {p}" for p in processes if p["uids"] != ["1000"] * 4]

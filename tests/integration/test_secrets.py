@@ -39,6 +39,8 @@ import yaml
 from tests.integration.conftest import (
     REPO_ROOT,
     assert_playbook_ok,
+    deployment_args,
+    local_client,
     run_playbook,
     save_artifact,
     tail,
@@ -48,14 +50,7 @@ from tests.resources import task_definition_families
 NAME = os.environ.get("ECS_DL_SEC_DEPLOYMENT", "ecs-dl-sec")
 JUPYTER_PORT = int(os.environ.get("ECS_DL_SEC_JUPYTER_PORT", "5588"))
 CONTAINER_SSH_PORT = int(os.environ.get("ECS_DL_SEC_SSH_PORT", "5522"))
-ARGS = (
-    "-e",
-    f"deployment_name={NAME}",
-    "-e",
-    f"jupyter_port={JUPYTER_PORT}",
-    "-e",
-    f"container_ssh_port={CONTAINER_SSH_PORT}",
-)
+ARGS = deployment_args(NAME, JUPYTER_PORT, CONTAINER_SSH_PORT)
 SECRETS_DIR = REPO_ROOT / ".secrets"
 # Files larger than this are not read: only the registry's compressed image layers are (the
 # image's metadata is checked through docker, and its build context is scanned as files).
@@ -118,14 +113,6 @@ def hash_fragments(value: str) -> list[str]:
     return [value, parts[-1], parts[-2], _b64(value)]
 
 
-def aws_client(service: str) -> Any:
-    import boto3
-
-    return boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    ).client(service, endpoint_url="http://127.0.0.1:5100")
-
-
 @pytest.fixture(scope="module")
 def verbose_run(local_stack) -> Iterator[VerboseRun]:
     """site.yml -vvv for NAME, once; teardown.yml when the module is done."""
@@ -146,7 +133,7 @@ def verbose_run(local_stack) -> Iterator[VerboseRun]:
 
 
 def ecr_token() -> str:
-    data = aws_client("ecr").get_authorization_token()["authorizationData"]
+    data = local_client("ecr").get_authorization_token()["authorizationData"]
     return data[0]["authorizationToken"]
 
 
@@ -164,7 +151,7 @@ def read_secrets() -> list[Secret]:
     for path in (password_file, key_file, host_key_file):
         assert path.is_file(), f"site.yml wrote no {path}"
     password = password_file.read_text().strip()
-    password_hash = aws_client("ssm").get_parameter(
+    password_hash = local_client("ssm").get_parameter(
         Name=f"/{NAME}/jupyter/password-hash", WithDecryption=True
     )["Parameter"]["Value"]
     token = ecr_token()
@@ -309,7 +296,7 @@ def test_the_image_holds_no_secret(verbose_run: VerboseRun, secrets: list[Secret
 def test_task_definitions_and_logs_hold_no_secret(
     verbose_run: VerboseRun, secrets: list[Secret]
 ) -> None:
-    ecs = aws_client("ecs")
+    ecs = local_client("ecs")
     definitions = [
         ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
         for family in task_definition_families(NAME)
@@ -319,7 +306,7 @@ def test_task_definitions_and_logs_hold_no_secret(
     assert "JUPYTER_PASSWORD_HASH" in given, "the hash is not handed over through `secrets`"
     found = leaks(json.dumps(definitions, default=str).encode(), secrets, "the task definitions")
 
-    logs = aws_client("logs")
+    logs = local_client("logs")
     events: list[str] = []
     for page in logs.get_paginator("filter_log_events").paginate(
         logGroupName=verbose_run.outputs["log_group"]

@@ -24,27 +24,29 @@ def compat_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @pytest.fixture(scope="module")
 def ecs(compat_endpoint: str) -> Any:
-    return boto3.client(
-        "ecs",
-        region_name="us-east-1",
-        endpoint_url=compat_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return client("ecs", compat_endpoint)
 
 
 @pytest.fixture(scope="module")
-def cluster(ecs: Any, compat_endpoint: str) -> dict[str, str]:
+def ec2(compat_endpoint: str) -> Any:
+    return client("ec2", compat_endpoint)
+
+
+@pytest.fixture(scope="module")
+def cluster(ecs: Any, ec2: Any) -> dict[str, str]:
     """A cluster with one registered container instance and a task definition."""
-    ec2 = boto3.client(
-        "ec2",
-        region_name="us-east-1",
-        endpoint_url=compat_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
     ecs.create_cluster(clusterName="compat")
@@ -195,18 +197,9 @@ def test_a_cluster_with_instances_or_tasks_is_not_deleted(
     assert not any(arn.endswith("/empty") for arn in ecs.list_clusters()["clusterArns"])
 
 
-def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(
-    compat_endpoint: str,
-) -> None:
+def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(ec2: Any) -> None:
     """As on AWS, a fleet's instances (also those a capacity increase adds) require IMDSv2 and
     have the template's encrypted root volume; plain moto launches them with neither."""
-    ec2 = boto3.client(
-        "ec2",
-        region_name="us-east-1",
-        endpoint_url=compat_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
     # An AMI whose root device is /dev/xvda, as the ECS-optimized ones (moto attaches every
     # root volume as /dev/sda1 otherwise).
     images = ec2.describe_images(Owners=["amazon"])["Images"]
