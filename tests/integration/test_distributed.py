@@ -14,6 +14,7 @@ import re
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -231,3 +232,46 @@ def test_a_bad_job_size_is_one_clear_line_and_starts_nothing(
     after = set(ecs.list_tasks(cluster=DN, desiredStatus="STOPPED")["taskArns"])
     after |= set(ecs.list_tasks(cluster=DN)["taskArns"])
     assert after == before, "a task was started"
+
+
+def active_container_instances(aws_client: Client) -> list[dict[str, Any]]:
+    ecs = aws_client("ecs")
+    arns = ecs.list_container_instances(cluster=DN, status="ACTIVE")["containerInstanceArns"]
+    if not arns:
+        return []
+    return ecs.describe_container_instances(cluster=DN, containerInstances=arns)[
+        "containerInstances"
+    ]
+
+
+def test_a_larger_fleet_joins_the_cluster_and_spreads_the_job(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """spot_fleet_target_capacity=2 and site.yml again: a second instance joins the cluster,
+    and a job's workers run one on each; site.yml with the capacity as before takes it away
+    (ECS deregisters the terminated instance) and Jupyter answers at the outputs' URL."""
+    assert len(active_container_instances(aws_client)) == 1
+    try:
+        grown = run_playbook("site.yml", *DEPLOYMENT_ARGS, "-e", "spot_fleet_target_capacity=2")
+        assert_playbook_ok(grown, "site.yml with spot_fleet_target_capacity=2", "site-grown.log")
+        instances = active_container_instances(aws_client)
+        assert len(instances) == 2, instances
+        outputs = json.loads(deployment.outputs_path.read_text())
+        assert sorted(outputs["instance_ids"]) == sorted(i["ec2InstanceId"] for i in instances)
+
+        job = run_playbook("playbooks/train.yml", *DEPLOYMENT_ARGS, "-e", "workers=2")
+        assert_playbook_ok(job, "train.yml -e workers=2 on two instances", "train-dist-2.log")
+        assert "2 worker(s) and 1 server(s) on 2 instance(s)" in job.stdout, tail(job.stdout)
+        workers = [t for t in job_tasks(aws_client, job_of(job.stdout)) if role_of(t) == "worker"]
+        placed = {t["containerInstanceArn"] for t in workers}
+        assert len(placed) == 2, "the workers did not run one on each instance"
+    finally:
+        shrunk = run_playbook("site.yml", *DEPLOYMENT_ARGS)
+        save_artifact("site-shrunk.log", shrunk.stdout)
+    assert_playbook_ok(shrunk, "site.yml with the capacity as before", None)
+    instances = active_container_instances(aws_client)
+    assert len(instances) == 1, instances
+    outputs = json.loads(deployment.outputs_path.read_text())
+    assert outputs["instance_ids"] == [instances[0]["ec2InstanceId"]]
+    with urllib.request.urlopen(outputs["jupyter"]["url"].rstrip("/") + "/login", timeout=10) as r:
+        assert r.status == 200

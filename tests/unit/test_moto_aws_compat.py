@@ -254,3 +254,63 @@ def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(ec2: Any
         assert volume["Encrypted"] is True
         assert (volume["Size"], volume["VolumeType"]) == (30, "gp3")
         assert volume["Attachments"][0]["Device"] == image["RootDeviceName"]
+
+
+def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
+    ec2: Any, ecs: Any
+) -> None:
+    """As on AWS: a lower target capacity terminates instances, and ECS makes a terminated
+    instance's container instance INACTIVE (its tasks stop); plain moto keeps it ACTIVE."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="compat-scale", LaunchTemplateData={"ImageId": image}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    fleet = ec2.request_spot_fleet(
+        SpotFleetRequestConfig={
+            "AllocationStrategy": "lowestPrice",
+            "IamFleetRole": "arn:aws:iam::123456789012:role/compat-fleet",
+            "TargetCapacity": 2,
+            "LaunchTemplateConfigs": [
+                {
+                    "LaunchTemplateSpecification": {
+                        "LaunchTemplateId": template,
+                        "Version": "$Latest",
+                    },
+                    "Overrides": [{"InstanceType": "t3.large", "SubnetId": subnet}],
+                }
+            ],
+        }
+    )["SpotFleetRequestId"]
+
+    def fleet_instances() -> list[str]:
+        active = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]
+        return sorted(i["InstanceId"] for i in active)
+
+    ids = fleet_instances()
+    assert len(ids) == 2
+    ecs.create_cluster(clusterName="compat-scale")
+    arns = {}
+    for instance_id in ids:
+        document = json.dumps({"instanceId": instance_id, "region": "us-east-1"})
+        arns[instance_id] = ecs.register_container_instance(
+            cluster="compat-scale", instanceIdentityDocument=document
+        )["containerInstance"]["containerInstanceArn"]
+
+    ec2.modify_spot_fleet_request(SpotFleetRequestId=fleet, TargetCapacity=1)
+    kept = fleet_instances()
+    assert len(kept) == 1
+    (gone,) = set(ids) - set(kept)
+    states = {
+        i["InstanceId"]: i["State"]["Name"]
+        for r in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        for i in r["Instances"]
+    }
+    assert states[gone] in ("shutting-down", "terminated")
+    listed = ecs.list_container_instances(cluster="compat-scale")["containerInstanceArns"]
+    assert listed == [arns[kept[0]]]
+    described = ecs.describe_container_instances(
+        cluster="compat-scale", containerInstances=[arns[gone]]
+    )["containerInstances"]
+    assert [c["status"] for c in described] in ([], ["INACTIVE"])

@@ -38,6 +38,10 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    allowed IMDSv1 and had an unencrypted root volume. The template's settings are applied to
    each instance the fleet launches (a mapping of a device the instance has changes that volume,
    another adds a volume, as on AWS).
+7. ECS and terminated instances: on AWS a container instance whose EC2 instance terminates
+   (a Spot Fleet scaled down, a Spot interruption, TerminateInstances) is deregistered, and
+   the tasks on it stop; moto keeps it ACTIVE, so the service scheduler and RunTask went on
+   placing tasks on an instance that was gone.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def apply() -> list[str]:
     _add_spot_fleet_launch_template_settings()
     _add_ecs_task_lifecycle()
     _start_ecs_service_scheduler()
+    _deregister_terminated_container_instances()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -77,7 +82,29 @@ def apply() -> list[str]:
         "ec2-spot-fleet-launch-template-settings",
         "ecs-task-lifecycle",
         "ecs-service-scheduler",
+        "ecs-deregister-terminated-instances",
     ]
+
+
+def _deregister_terminated_container_instances() -> None:
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ecs.models import ecs_backends
+
+    original_terminate = InstanceBackend.terminate_instances
+
+    def terminate_instances(self: Any, instance_ids: list[str]) -> Any:
+        terminated = original_terminate(self, instance_ids)
+        gone = {instance.id for instance, _ in terminated}
+        ecs = ecs_backends[self.account_id][self.region_name]
+        for cluster_name, instances in list(ecs.container_instances.items()):
+            for instance in list(instances.values()):
+                if instance.ec2_instance_id in gone and instance.status != "INACTIVE":
+                    ecs.deregister_container_instance(
+                        cluster_name, instance.container_instance_arn, True
+                    )
+        return terminated
+
+    InstanceBackend.terminate_instances = terminate_instances  # type: ignore[method-assign]
 
 
 def _truthy(value: Any) -> bool:
