@@ -129,3 +129,56 @@ def test_ecs_taskdefinition_revisions_info(run_module, aws) -> None:
     )
     assert inactive["arns"] == [arns[0]]
     assert run_module("ecs_taskdefinition_revisions_info", families=["none"])["arns"] == []
+
+
+def test_ecs_task_start_starts_one_task_on_each_instance_named(run_module, aws) -> None:
+    ec2, ecs = aws("ec2"), aws("ecs")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"]
+    ]
+    ecs.create_cluster(clusterName="start")
+    run_module("ecs_container_instance", cluster="start", instance_ids=ids)
+    instances = run_module("ecs_container_instance_info", cluster="start")["container_instances"]
+    ecs.register_task_definition(
+        family="start-dist",
+        containerDefinitions=[{"name": "train", "image": "x:1", "memoryReservation": 128}],
+    )
+    overrides = {
+        "containerOverrides": [
+            {"name": "train", "environment": [{"name": "DMLC_ROLE", "value": "worker"}]}
+        ]
+    }
+    args = {"cluster": "start", "task_definition": "start-dist", "started_by": "dist-1"}
+    first = run_module(
+        "ecs_task_start", container_instances=[instances[1]["arn"]], overrides=overrides, **args
+    )
+    # a second start of the same definition starts another task (no "existing task" reuse)
+    second = run_module("ecs_task_start", container_instances=[instances[1]["arn"]], **args)
+    assert first["changed"] is True and second["changed"] is True
+    assert first["failures"] == [] and len(first["tasks"]) == 1
+    assert first["tasks"][0]["container_instance_arn"] == instances[1]["arn"]
+    assert first["tasks"][0]["arn"] != second["tasks"][0]["arn"]
+    described = ecs.describe_tasks(cluster="start", tasks=[first["tasks"][0]["arn"]])["tasks"][0]
+    assert described["startedBy"] == "dist-1"
+    assert described["overrides"]["containerOverrides"][0]["environment"] == [
+        {"name": "DMLC_ROLE", "value": "worker"}
+    ]
+
+    refused = run_module(
+        "ecs_task_start",
+        expect_failure=True,
+        container_instances=[instances[0]["arn"]],
+        **{**args, "started_by": "not allowed!"},
+    )
+    assert "started_by 'not allowed!': at most 36 letters" in refused["msg"]
+    none = run_module("ecs_task_start", expect_failure=True, container_instances=[], **args)
+    assert "give 1 to 10 container instances, got 0" in none["msg"]
+    missing = run_module(
+        "ecs_task_start",
+        expect_failure=True,
+        container_instances=[instances[0]["arn"]],
+        **{**args, "cluster": "no-such-cluster"},
+    )
+    assert "Could not start start-dist on cluster no-such-cluster" in missing["msg"]
