@@ -159,6 +159,17 @@ instance_types:
   type: list
   elements: str
   sample: [m5.large]
+gpus_by_instance_type:
+  description: The number of GPUs of each instance type (0 without).
+  returned: when O(checks=aws) and O(spot_fleet_instance_types) is given
+  type: dict
+  sample: {g4dn.xlarge: 1, g5.xlarge: 1}
+instance_gpus:
+  description: The GPUs every instance of the fleet has (the fewest of its types; 0 without).
+    A fleet that mixes types with and without GPUs is refused.
+  returned: when O(checks=aws) and O(spot_fleet_instance_types) is given
+  type: int
+  sample: 1
 """
 
 import os
@@ -326,6 +337,20 @@ class Preflight:
                 self.fail(aws_error(exc, f"checking instance type {instance_type}", self.endpoint))
         return unknown
 
+    def gpus_by_instance_type(self, instance_types: list[str]) -> dict[str, int]:
+        """How many GPUs each (known) instance type has (DescribeInstanceTypes' GpuInfo)."""
+        response = self.call(
+            "checking instance types (ec2 DescribeInstanceTypes)",
+            self.client("ec2").describe_instance_types,
+            InstanceTypes=instance_types,
+        )
+        return {
+            item["InstanceType"]: sum(
+                gpu.get("Count", 0) for gpu in item.get("GpuInfo", {}).get("Gpus", [])
+            )
+            for item in response.get("InstanceTypes", [])
+        }
+
     def offered_instance_types(self, instance_types: list[str]) -> list[str]:
         response = self.call(
             "checking instance type offerings (ec2 DescribeInstanceTypeOfferings)",
@@ -387,6 +412,18 @@ class Preflight:
                 # moto has no offering data for some regions; AWS always has some.
                 warn(f"Could not confirm that {', '.join(instance_types)} are offered in {region}")
             result["instance_types"] = list(instance_types)
+            gpus = self.gpus_by_instance_type(instance_types)
+            with_gpus = [t for t in instance_types if gpus.get(t, 0) > 0]
+            if with_gpus and len(with_gpus) < len(instance_types):
+                without = [t for t in instance_types if t not in with_gpus]
+                self.fail(
+                    "spot_fleet_instance_types mixes GPU instance types "
+                    f"({', '.join(f'{t}: {gpus[t]} GPU' for t in with_gpus)}) with types "
+                    f"without GPUs ({', '.join(without)}): the fleet's instances must be all "
+                    "one or the other (the AMI, the image and the task definitions differ)"
+                )
+            result["gpus_by_instance_type"] = {t: gpus.get(t, 0) for t in instance_types}
+            result["instance_gpus"] = min(gpus.get(t, 0) for t in instance_types)
         return result
 
 

@@ -398,6 +398,38 @@ def test_aws_good_credentials_pass(tmp_path: Path, moto_endpoint: str) -> None:
     assert result["changed"] is False
 
 
+def test_aws_instance_types_without_gpus_have_none(tmp_path: Path, moto_endpoint: str) -> None:
+    rc, result = run_module(tmp_path, aws_args(moto_endpoint))
+    assert rc == 0, result
+    assert result["instance_gpus"] == 0
+    assert result["gpus_by_instance_type"] == {"m5.large": 0, "m5a.large": 0, "m4.large": 0}
+
+
+def test_aws_gpu_instance_types_say_their_gpus(tmp_path: Path, moto_endpoint: str) -> None:
+    types = ["g4dn.xlarge", "g4dn.12xlarge"]
+    rc, result = run_module(
+        tmp_path, {**aws_args(moto_endpoint), "spot_fleet_instance_types": types}
+    )
+    assert rc == 0, result
+    assert result["gpus_by_instance_type"] == {"g4dn.xlarge": 1, "g4dn.12xlarge": 4}
+    assert result["instance_gpus"] == 1  # what every instance of the fleet has
+
+
+def test_aws_a_fleet_mixing_gpu_and_cpu_types_is_refused(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    types = ["g4dn.xlarge", "m5.large"]
+    rc, result = run_module(
+        tmp_path, {**aws_args(moto_endpoint), "spot_fleet_instance_types": types}
+    )
+    assert rc != 0
+    assert result["msg"] == (
+        "spot_fleet_instance_types mixes GPU instance types (g4dn.xlarge: 1 GPU) with types "
+        "without GPUs (m5.large): the fleet's instances must be all one or the other (the AMI, "
+        "the image and the task definitions differ)"
+    )
+
+
 def test_aws_check_mode_runs_the_same(tmp_path: Path, moto_endpoint: str) -> None:
     rc, result = run_module(tmp_path, aws_args(moto_endpoint, _ansible_check_mode=True))
     assert rc == 0, result
