@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +36,19 @@ def ansible_env(**extra: str) -> dict[str, str]:
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env.update(extra)
     return env
+
+
+def timed_playbook(playbook: str, *extra: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Run `ansible-playbook PLAYBOOK EXTRA...` from the repository root (output merged); return
+    its wall time in seconds and the result."""
+    start = time.monotonic()
+    result = subprocess.run(
+        ["ansible-playbook", playbook, *extra],
+        cwd=REPO_ROOT,
+        env=ansible_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    return time.monotonic() - start, result

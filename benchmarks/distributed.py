@@ -24,32 +24,17 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
-from common import REPO_ROOT, ansible_env
+from common import REPO_ROOT, timed_playbook
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 _JOB = re.compile(r"\b(dist-\d{14}-\d{6})\b")
 _SHARD = re.compile(r"train: worker (\d+) of (\d+): (\d+) samples of")
 _EPOCH_TIME = re.compile(r"Epoch\[(\d+)\] Time cost=([0-9.]+)")
 _CHECKSUM = re.compile(r"weights sha256 ([0-9a-f]{64})")
-
-
-def playbook(name: str, *extra: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.monotonic()
-    result = subprocess.run(
-        ["ansible-playbook", name, *extra],
-        cwd=REPO_ROOT,
-        env=ansible_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
-    return time.monotonic() - start, result
 
 
 def aws(service: str, outputs: dict[str, Any]) -> Any:
@@ -67,7 +52,7 @@ def measure_job(
     deployment: str, workers: int, epochs: int, outputs: dict[str, Any]
 ) -> dict[str, Any]:
     started = time.time()
-    seconds, result = playbook(
+    seconds, result = timed_playbook(
         "playbooks/train.yml",
         "-e",
         f"deployment_name={deployment}",
@@ -124,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         if not args.no_deploy:
-            seconds, result = playbook("site.yml", "-e", f"deployment_name={name}")
+            seconds, result = timed_playbook("site.yml", "-e", f"deployment_name={name}")
             if result.returncode != 0:
                 print(f"site.yml failed:\n{result.stdout[-3000:]}", file=sys.stderr)
                 return 1
@@ -145,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         if not (args.keep or args.no_deploy):
-            seconds, result = playbook("teardown.yml", "-e", f"deployment_name={name}")
+            seconds, result = timed_playbook("teardown.yml", "-e", f"deployment_name={name}")
             print(f"teardown.yml: {seconds:.1f} s (exit {result.returncode})", file=sys.stderr)
     if args.json:
         print(json.dumps({"epochs": args.epochs, "cores": os.cpu_count(), "jobs": rows}))

@@ -8,12 +8,10 @@ repository root and prints the wall time of each, plus how many tasks the rerun 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
-from common import REPO_ROOT, ansible_env, recap_changed
+from common import recap_changed, timed_playbook
 
 
 @dataclass
@@ -30,17 +28,7 @@ class Step:
 
 def run(step: Step, deployment_name: str) -> Step:
     """Run `ansible-playbook PLAYBOOK -e deployment_name=...` and time it."""
-    start = time.monotonic()
-    result = subprocess.run(
-        ["ansible-playbook", step.playbook, "-e", f"deployment_name={deployment_name}"],
-        cwd=REPO_ROOT,
-        env=ansible_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
-    step.seconds = time.monotonic() - start
+    step.seconds, result = timed_playbook(step.playbook, "-e", f"deployment_name={deployment_name}")
     step.returncode = result.returncode
     step.output = result.stdout
     step.changed = recap_changed(result.stdout)

@@ -79,6 +79,34 @@ def cluster(ecs: Any, ec2: Any) -> dict[str, str]:
     return {"cluster": "compat", "instance": arn, "definition": definition}
 
 
+def fleet_from_template(
+    ec2: Any, name: str, cidr: str, template_data: dict[str, Any], capacity: int
+) -> str:
+    """A Spot Fleet request of `capacity` t3.large from a new launch template, in a new VPC."""
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    subnet_cidr = cidr.replace(".0.0/16", ".1.0/24")
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=subnet_cidr)["Subnet"]["SubnetId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData=template_data
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    return ec2.request_spot_fleet(
+        SpotFleetRequestConfig={
+            "AllocationStrategy": "lowestPrice",
+            "IamFleetRole": "arn:aws:iam::123456789012:role/compat-fleet",
+            "TargetCapacity": capacity,
+            "LaunchTemplateConfigs": [
+                {
+                    "LaunchTemplateSpecification": {
+                        "LaunchTemplateId": template,
+                        "Version": "$Latest",
+                    },
+                    "Overrides": [{"InstanceType": "t3.large", "SubnetId": subnet}],
+                }
+            ],
+        }
+    )["SpotFleetRequestId"]
+
+
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 15) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -204,11 +232,11 @@ def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(ec2: Any
     # root volume as /dev/sda1 otherwise).
     images = ec2.describe_images(Owners=["amazon"])["Images"]
     image = next(i for i in images if i.get("RootDeviceName") == "/dev/xvda")
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-    template = ec2.create_launch_template(
-        LaunchTemplateName="compat-fleet",
-        LaunchTemplateData={
+    fleet = fleet_from_template(
+        ec2,
+        "compat-fleet",
+        "10.9.0.0/16",
+        {
             "ImageId": image["ImageId"],
             "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1},
             "BlockDeviceMappings": [
@@ -218,23 +246,8 @@ def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(ec2: Any
                 }
             ],
         },
-    )["LaunchTemplate"]["LaunchTemplateId"]
-    fleet = ec2.request_spot_fleet(
-        SpotFleetRequestConfig={
-            "AllocationStrategy": "lowestPrice",
-            "IamFleetRole": "arn:aws:iam::123456789012:role/compat-fleet",
-            "TargetCapacity": 1,
-            "LaunchTemplateConfigs": [
-                {
-                    "LaunchTemplateSpecification": {
-                        "LaunchTemplateId": template,
-                        "Version": "$Latest",
-                    },
-                    "Overrides": [{"InstanceType": "t3.large", "SubnetId": subnet}],
-                }
-            ],
-        }
-    )["SpotFleetRequestId"]
+        capacity=1,
+    )
     ec2.modify_spot_fleet_request(SpotFleetRequestId=fleet, TargetCapacity=2)
     ids = [
         i["InstanceId"]
@@ -262,27 +275,7 @@ def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
     """As on AWS: a lower target capacity terminates instances, and ECS makes a terminated
     instance's container instance INACTIVE (its tasks stop); plain moto keeps it ACTIVE."""
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.8.1.0/24")["Subnet"]["SubnetId"]
-    template = ec2.create_launch_template(
-        LaunchTemplateName="compat-scale", LaunchTemplateData={"ImageId": image}
-    )["LaunchTemplate"]["LaunchTemplateId"]
-    fleet = ec2.request_spot_fleet(
-        SpotFleetRequestConfig={
-            "AllocationStrategy": "lowestPrice",
-            "IamFleetRole": "arn:aws:iam::123456789012:role/compat-fleet",
-            "TargetCapacity": 2,
-            "LaunchTemplateConfigs": [
-                {
-                    "LaunchTemplateSpecification": {
-                        "LaunchTemplateId": template,
-                        "Version": "$Latest",
-                    },
-                    "Overrides": [{"InstanceType": "t3.large", "SubnetId": subnet}],
-                }
-            ],
-        }
-    )["SpotFleetRequestId"]
+    fleet = fleet_from_template(ec2, "compat-scale", "10.8.0.0/16", {"ImageId": image}, 2)
 
     def fleet_instances() -> list[str]:
         active = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]
