@@ -245,3 +245,44 @@ def test_the_scheduler_takes_its_own_address_when_none_is_given():
     assert ps_environment(env) == "scheduler"
     assert env["DMLC_PS_ROOT_URI"] == own_address()
     assert ps_environment({}) == ""
+
+
+def test_a_job_of_one_worker_trains_whole_batches_only(tmp_path):
+    """dist_sync with a single worker: the last, partial batch of an epoch would change the
+    batch size, which MXNet refuses on a distributed kvstore (it raised UserWarning)."""
+    env = dict(
+        os.environ,
+        DMLC_PS_ROOT_URI="127.0.0.1",
+        DMLC_PS_ROOT_PORT=str(_free_port()),
+        DMLC_NUM_SERVER="1",
+        DMLC_NUM_WORKER="1",
+        DMLC_NODE_HOST="127.0.0.1",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "ecsdl.train",
+        "--epochs",
+        "2",
+        "--output",
+        str(tmp_path / "m"),
+    ]
+    procs = [
+        subprocess.Popen(
+            command,
+            env={**env, "DMLC_ROLE": role},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for role in ("worker", "server", "scheduler")
+    ]
+    try:
+        logs = [proc.communicate(timeout=240)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0, 0], logs
+    whole = len(load_digits().train_y) // 64 * 64
+    assert f"train: worker 0 of 1: {whole} samples of" in logs[0], logs[0]
+    assert "weights sha256" in logs[0]

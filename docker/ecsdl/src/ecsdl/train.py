@@ -137,7 +137,7 @@ def train_model(
         net.collect_params(), "sgd", {"learning_rate": lr, "momentum": 0.9}, kvstore=store
     )
     shard = np.arange(len(dataset.train_y))[rank::workers]
-    if workers > 1:
+    if store.type.startswith("dist"):
         # Every worker takes the same number of whole batches: a synchronous step waits for
         # all of them, and the servers' optimizer keeps the gradient scale of the first step.
         per_worker = len(dataset.train_y) // workers // batch_size * batch_size
