@@ -69,7 +69,7 @@ lint: venv ## ruff and ansible-lint (production profile, offline)
 test: test-deps venv lint ## Linters, then unit and integration tests (including Molecule)
 	pytest $(PYTEST_ARGS) tests
 
-test-faults: test-deps venv ## The whole interruption matrix: every point, SIGINT and a failing task (about an hour)
+test-faults: test-deps venv ## The whole interruption matrix: every point, SIGINT and a failing task, both chains (about an hour and a half)
 	ECS_DL_FAULT_MATRIX=full pytest $(PYTEST_ARGS) tests/integration/test_interruptions.py
 
 bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed, distributed training
