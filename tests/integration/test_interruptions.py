@@ -67,7 +67,7 @@ ALL_CASES = [
     if mode == "sigint" or point.fail
 ]
 # make test's part: one failing task at a role boundary, one Ctrl-C inside a wait, and a chain
-# over a boundary and a wait (the whole matrix: make test-faults, about 45 minutes here).
+# over a boundary and a wait (the whole matrix: make test-faults, well over an hour here).
 CI_CASES = [
     ("network", "fail"),
     ("in_service_wait", "sigint"),
