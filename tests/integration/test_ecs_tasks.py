@@ -117,7 +117,8 @@ def test_the_task_definitions_hold_no_secret(deployment: Deployment, aws_client:
         assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{DN}"
         assert definition["taskRoleArn"].endswith(f":role/{DN}-task")
         assert definition["executionRoleArn"].endswith(f":role/{DN}-task-execution")
-        assert definition["networkMode"] == "bridge"
+        # a distributed job's processes share their instance's network (any port, any instance)
+        assert definition["networkMode"] == ("host" if kind == "dist" else "bridge")
     jupyter = ecs.describe_task_definition(
         taskDefinition=deployment.outputs["task_definitions"]["jupyter"]
     )["taskDefinition"]["containerDefinitions"][0]
