@@ -25,6 +25,35 @@ REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
+def run_library_module(
+    module: str,
+    args: dict[str, Any],
+    args_file: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: int = 120,
+) -> tuple[int, dict[str, Any]]:
+    """Run library/<module>.py as Ansible runs it after unpacking it:
+    `python library/<module>.py args.json`, with `{"ANSIBLE_MODULE_ARGS": args}` in args_file
+    and the given environment (this process's when None). Returns its exit code and result;
+    fails the test on a traceback or when it prints no JSON."""
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    proc = subprocess.run(
+        [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"{module} printed no JSON: stdout={proc.stdout!r} stderr={proc.stderr!r}")
+    return proc.returncode, result
+
+
 @pytest.fixture(scope="module")
 def aws(moto_endpoint: str) -> Callable[[str], Any]:
     """boto3 clients of the moto endpoint, by service name."""
@@ -44,10 +73,9 @@ def module_env() -> dict[str, str]:
 def run_module(
     moto_endpoint: str, module_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict]:
-    """Run a module of library/ as Ansible runs it after unpacking it:
-    `python library/<module>.py args.json`, with `{"ANSIBLE_MODULE_ARGS": {...}}` in the file
-    and ansible_collections on PYTHONPATH. run(module, **args) returns its result and asserts
-    that it succeeded (or, with expect_failure=True, that it failed); never a traceback."""
+    """Run a module of library/ (run_library_module) with the moto endpoint's connection and
+    ansible_collections on PYTHONPATH. run(module, **args) returns its result and asserts that it
+    succeeded (or, with expect_failure=True, that it failed); never a traceback."""
     spec = importlib.util.find_spec("ansible_collections")
     assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
     collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parent)
@@ -67,23 +95,13 @@ def run_module(
     args_dir = tmp_path_factory.mktemp("module_args")
 
     def run(module: str, *, expect_failure: bool = False, **args: Any) -> dict:
-        args_file = args_dir / f"{module}.json"
-        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**connection, **args}}))
-        proc = subprocess.run(
-            [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
+        returncode, result = run_library_module(
+            module, {**connection, **args}, args_dir / f"{module}.json", env=env
         )
-        assert proc.stdout, f"{module} printed nothing; stderr:\n{proc.stderr}"
-        assert "Traceback" not in proc.stderr, proc.stderr
-        result = json.loads(proc.stdout)
         if expect_failure:
-            assert proc.returncode != 0 and result.get("failed"), f"{module} succeeded: {result}"
+            assert returncode != 0 and result.get("failed"), f"{module} succeeded: {result}"
         else:
-            assert proc.returncode == 0 and not result.get("failed"), result.get("msg", proc.stderr)
+            assert returncode == 0 and not result.get("failed"), result.get("msg", result)
         return result
 
     return run

@@ -6,9 +6,7 @@ server that a fixture starts on a free loopback port.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,9 +14,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
+from tests.unit.conftest import run_library_module
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULE = ROOT / "library" / "ecs_dl_preflight.py"
 sys.path.insert(0, str(ROOT / "module_utils"))
 
 import ecs_dl_validation as v  # noqa: E402
@@ -290,22 +288,12 @@ def clean_env(**extra: str) -> dict[str, str]:
 def run_module(
     tmp_path: Path, args: dict[str, Any], env: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
-    args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run(
-        [sys.executable, str(MODULE), str(args_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_library_module(
+        "ecs_dl_preflight",
+        args,
+        tmp_path / "args.json",
         env=env if env is not None else clean_env(),
-        check=False,
     )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    try:
-        result = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"module printed no JSON: stdout={proc.stdout!r} stderr={proc.stderr!r}")
-    return proc.returncode, result
 
 
 def warning_texts(result: dict[str, Any]) -> list[str]:

@@ -7,7 +7,6 @@ session of its own, as ansible-core's workers are, that ignores SIGTERM or not.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -17,7 +16,8 @@ from typing import Any
 
 import pytest
 
-MODULE = Path(__file__).resolve().parents[2] / "library" / "ecs_dl_stray_runs.py"
+from tests.unit.conftest import run_library_module
+
 STAND_IN = """\
 import signal, sys, time
 if sys.argv[-1] == "stubborn":
@@ -55,17 +55,11 @@ def fake_run(tmp_path: Path) -> Iterator[Any]:
 
 
 def run_module(tmp_path: Path, **args: Any) -> dict[str, Any]:
-    args_file = tmp_path / "args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run(
-        [sys.executable, str(MODULE), str(args_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    returncode, result = run_library_module(
+        "ecs_dl_stray_runs", args, tmp_path / "args.json", timeout=60
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(proc.stdout)
+    assert returncode == 0, result
+    return result
 
 
 def test_the_runs_of_the_deployment_are_found_and_stopped(tmp_path: Path, fake_run) -> None:
