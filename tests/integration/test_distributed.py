@@ -33,7 +33,6 @@ from tests.integration.conftest import (
 
 DN = DEPLOYMENT_NAME
 Client = Callable[[str], Any]
-NETWORK = f"ecs-local-{DN}"
 
 
 def said(stdout: str, text: str) -> bool:
@@ -71,9 +70,10 @@ def log_lines(aws_client: Client, group: str, task: dict[str, Any]) -> list[str]
     return [event["message"] for event in events]
 
 
-def docker_inspect(container_id: str) -> dict[str, Any]:
+def docker_inspect(name: str) -> dict[str, Any]:
+    """`docker inspect` of a container or a network, by id or name."""
     result = subprocess.run(
-        ["docker", "inspect", container_id], capture_output=True, text=True, timeout=60, check=True
+        ["docker", "inspect", name], capture_output=True, text=True, timeout=60, check=True
     )
     return json.loads(result.stdout)[0]
 
@@ -153,8 +153,12 @@ def test_the_jobs_containers_ran_on_the_clusters_own_network(
             f"com.amazonaws.ecs.task-arn={task['taskArn']}", include_stopped=True
         )
         assert len(ids) == 1, f"{len(ids)} containers of task {task['taskArn']}"
-        networks = docker_inspect(ids[0])["NetworkSettings"]["Networks"]
-        assert list(networks) == [NETWORK], networks
+        container = docker_inspect(ids[0])
+        networks = container["NetworkSettings"]["Networks"]
+        assert len(networks) == 1 and "bridge" not in networks, networks
+        labels = docker_inspect(next(iter(networks)))["Labels"]
+        assert labels["com.amazonaws.ecs.cluster"] == DN, labels
+        assert labels["ecs-dl.local-agent"] == container["Config"]["Labels"]["ecs-dl.local-agent"]
 
 
 def test_a_worker_that_dies_fails_the_job_and_stops_all_of_it(

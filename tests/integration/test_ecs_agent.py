@@ -10,6 +10,7 @@ the agent made for it, is removed at the end.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -45,6 +46,7 @@ CLEANUP_WAIT = 2.0
 STOP_TIMEOUT = 2
 LABEL_AGENT = "ecs-dl.local-agent"
 LABEL_TASK = "com.amazonaws.ecs.task-arn"
+LABEL_CLUSTER = "com.amazonaws.ecs.cluster"
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -209,6 +211,10 @@ def agent(
         ours = docker("ps", "-aq", "--filter", f"label={LABEL_AGENT}={agent_id}").stdout.split()
         if ours:
             docker("rm", "-f", *ours, check=False)
+        label = f"label={LABEL_AGENT}={agent_id}"
+        networks = docker("network", "ls", "-q", "--filter", label).stdout.split()
+        if networks:
+            docker("network", "rm", *networks, check=False)
 
 
 @pytest.fixture
@@ -264,7 +270,9 @@ def setup(aws: Callable[[str], Any], agent: AgentProcess) -> Setup:
     )
 
 
-def register(aws: Callable[[str], Any], family: str, **container: Any) -> str:
+def register(
+    aws: Callable[[str], Any], family: str, *, network_mode: str = "bridge", **container: Any
+) -> str:
     """A one-container task definition (awslogs to the module's group) with `container`'s keys."""
     spec: dict[str, Any] = {
         "name": "main",
@@ -281,9 +289,9 @@ def register(aws: Callable[[str], Any], family: str, **container: Any) -> str:
         },
     }
     spec.update(container)
-    return aws("ecs").register_task_definition(family=family, containerDefinitions=[spec])[
-        "taskDefinition"
-    ]["taskDefinitionArn"]
+    return aws("ecs").register_task_definition(
+        family=family, networkMode=network_mode, containerDefinitions=[spec]
+    )["taskDefinition"]["taskDefinitionArn"]
 
 
 def run(aws: Callable[[str], Any], definition: str, cluster: str = CLUSTER, **extra: Any) -> str:
@@ -640,6 +648,41 @@ def test_a_task_reaches_moto_through_host_docker_internal(
     messages = wait_for("the output", lambda: log_messages(aws, task_arn))
     assert stopped["containers"][0]["exitCode"] == 0, messages
     assert messages[0].startswith("HTTP/1.") and " 200 " in messages[0], messages
+
+
+def test_a_host_mode_task_is_on_a_network_of_this_agent_and_cluster(
+    aws: Callable[[str], Any], setup: Setup, agent: AgentProcess, wait_for: Waiter
+) -> None:
+    """networkMode host (the distributed training's) puts the container on a docker network of
+    the cluster's own and this agent's: not on another local stack's network for a cluster of
+    the same name, nor lost to one whose name begins the same (docker's name filter matches
+    substrings)."""
+    del setup
+    ours = f"ecs-local-{CLUSTER}-{hashlib.sha256(agent.agent_id.encode()).hexdigest()[:8]}"
+    foreign = [f"ecs-local-{CLUSTER}", f"{ours}-other"]
+    for name in foreign:
+        docker(
+            "network",
+            "create",
+            "--label",
+            f"{LABEL_AGENT}=someone-else",
+            "--label",
+            f"{LABEL_CLUSTER}={CLUSTER}",
+            name,
+        )
+    try:
+        definition = register(
+            aws, "host-mode", network_mode="host", command=["sleep", "30"], stopTimeout=STOP_TIMEOUT
+        )
+        task_arn = run(aws, definition)
+        container = wait_for("the task's container", lambda: containers_of_task(task_arn))[0]
+        assert list(container["NetworkSettings"]["Networks"]) == [ours], agent.tail()
+        network = json.loads(docker("network", "inspect", ours).stdout)[0]
+        assert network["Labels"] == {LABEL_AGENT: agent.agent_id, LABEL_CLUSTER: CLUSTER}
+        aws("ecs").stop_task(cluster=CLUSTER, task=task_arn)
+        wait_for("STOPPED", status_is(aws, task_arn, "STOPPED"))
+    finally:
+        docker("network", "rm", *foreign, check=False)
 
 
 def test_the_containers_of_another_agent_are_left_alone(

@@ -19,8 +19,9 @@ it. This program is that second job, against the emulated ECS (moto, reached thr
 - the task definition's networkMode: bridge (the default) is docker's default bridge; host and
   awsvpc, whose containers reach the tasks on the cluster's other instances by address (on AWS
   the instances' or the tasks' own, in the VPC), put the container on a docker network of the
-  cluster's own, `ecs-local-<cluster>` (the cluster's VPC, as it were), made on first use and
-  removed once the cluster is gone;
+  cluster's own (the cluster's VPC, as it were), `ecs-local-<cluster>-<8 hex digits of the
+  agent id>`, labelled with the agent id and the cluster, made on first use and removed once the
+  cluster is gone (each agent has its own, even for a cluster of the same name);
 - it reports through SubmitTaskStateChange: RUNNING with the network bindings once the
   container runs, STOPPED with the exit code when it has exited (or with the reason when it
   could not start, e.g. CannotPullContainerError);
@@ -48,6 +49,7 @@ them. SIGTERM/SIGINT stop the agent; the containers keep running, as on an agent
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -286,8 +288,9 @@ class Agent:
 
     def _cluster_network(self, cluster: str) -> str:
         """The docker network of the cluster's host/awsvpc tasks (made on first use)."""
-        name = cluster_network_name(cluster)
-        if not self.docker.networks.list(names=[name]):
+        name = cluster_network_name(cluster, self.agent_id)
+        # By name: docker's name filter matches substrings (ecs-local-a finds ecs-local-a-b).
+        if not any(network.name == name for network in self.docker.networks.list(names=[name])):
             LOG.info("creating the docker network %s", name)
             self.docker.networks.create(
                 name,
@@ -556,8 +559,11 @@ class Agent:
         mark_file.write_text(json.dumps({"since": newest, "stream": f"{group}:{stream}"}))
 
 
-def cluster_network_name(cluster: str) -> str:
-    return f"ecs-local-{cluster}"
+def cluster_network_name(cluster: str, agent_id: str) -> str:
+    """The docker network of a cluster's host/awsvpc tasks run by this agent: the agent id in it,
+    so that two local stacks sharing a dockerd, each with a cluster of the same name, do not
+    share a network."""
+    return f"ecs-local-{cluster}-{hashlib.sha256(agent_id.encode()).hexdigest()[:8]}"
 
 
 def _bindings(container: Any) -> list[dict[str, Any]]:
