@@ -10,9 +10,12 @@ DOCUMENTATION = r"""
 module: ecs_dl_stray_runs
 short_description: Stop the other ansible-playbook runs of a deployment on the control machine
 description:
-  - Finds the processes on this machine whose command line is an ansible-playbook run naming
-    the deployment (an argument C(deployment_name=NAME), as C(-e) gives it), other than the run
-    this module belongs to (its ansible-playbook ancestors and everything they started).
+  - Finds the processes on this machine whose command line is an ansible-playbook run of the
+    deployment, other than the run this module belongs to (its ansible-playbook ancestors and
+    everything they started). A run is of the deployment when its C(-e) names it
+    (C(deployment_name=NAME) or JSON), or when it names none and neither does the run this
+    module belongs to (both then use the inventory's). A deployment named only in a vars file
+    (C(-e @file)) is not recognised.
   - Such a process is usually what an interrupted run left: ansible-core's workers run in
     sessions of their own, so a second Ctrl-C, which ends the main process at once, leaves the
     worker of the task in progress running without it. It goes on with its task (creating a
@@ -21,6 +24,9 @@ description:
   - With O(stop=true) each is sent SIGTERM (its whole process group: the module it runs too),
     then SIGKILL after O(timeout) seconds. teardown.yml does this first, so that nothing it
     removes is made again behind it.
+  - With O(only_orphans=true) only the runs whose main process is gone are stopped (a worker
+    left behind can only hang); site.yml does this first, and refuses to start beside a whole
+    run of the deployment that is still going.
   - Linux only (it reads /proc).
 options:
   deployment_name:
@@ -29,6 +35,11 @@ options:
     required: true
   stop:
     description: Stop them (C(true)), or only report them.
+    type: bool
+    default: false
+  only_orphans:
+    description: With O(stop=true), stop only the orphans (see RV(runs[].orphan)); the others are
+      still reported.
     type: bool
     default: false
   timeout:
@@ -59,7 +70,11 @@ runs:
       description: Its command line (the first 300 characters).
       type: str
     orphan:
-      description: Whether its parent is gone (an interrupted run's worker).
+      description: Whether it is an interrupted run's worker, whose main process is gone (it
+        leads its own session, its output goes to /dev/null, and its parent is not a run).
+      type: bool
+    stopped:
+      description: Whether it was stopped.
       type: bool
 killed:
   description: The pids that needed SIGKILL (still there O(timeout) seconds after SIGTERM).
@@ -68,6 +83,7 @@ killed:
   elements: int
 """
 
+import json
 import os
 import signal
 import time
@@ -101,9 +117,24 @@ def is_playbook_run(argv: list[str]) -> bool:
     return any(os.path.basename(arg) == "ansible-playbook" for arg in argv[:2])
 
 
-def names_deployment(argv: list[str], name: str) -> bool:
-    wanted = f"deployment_name={name}"
-    return any(word == wanted for arg in argv for word in arg.split())
+def deployment_named(argv: list[str]) -> str | None:
+    """The deployment_name an ansible-playbook command line gives with -e (as key=value or as
+    JSON; the last one wins, as in Ansible), or None when it gives none."""
+    found = None
+    for arg in argv:
+        text = arg.removeprefix("--extra-vars=").strip()
+        if text.startswith("{"):
+            try:
+                extra = json.loads(text)
+            except ValueError:
+                extra = None
+            if isinstance(extra, dict) and "deployment_name" in extra:
+                found = str(extra["deployment_name"])
+            continue
+        for word in text.split():
+            if word.startswith("deployment_name="):
+                found = word.split("=", 1)[1].strip("'\"")
+    return found
 
 
 def ancestors(pid: int) -> list[int]:
@@ -124,27 +155,48 @@ def own_run_root() -> int:
     return root
 
 
+def stdio_detached(pid: int) -> bool:
+    """Whether its standard output and error are /dev/null, as an ansible-core worker's are
+    (it detaches from the terminal when it starts); False when that cannot be read."""
+    try:
+        return all(os.readlink(f"{PROC}/{pid}/fd/{fd}") == os.devnull for fd in (1, 2))
+    except OSError:
+        return False
+
+
 def is_orphan(pid: int) -> bool:
-    """A worker (the leader of its own session) whose main process is gone."""
+    """A worker whose main process is gone: the leader of its own session, detached from stdio,
+    whose parent is not an ansible-playbook run. (A main process started in a session of its
+    own, by setsid or a service manager, still writes its output somewhere.)"""
     try:
         leads_session = os.getsid(pid) == pid
     except OSError:
         return False
     parent = parent_of(pid)
-    return leads_session and (parent <= 1 or not is_playbook_run(command_line(parent)))
+    return (
+        leads_session
+        and (parent <= 1 or not is_playbook_run(command_line(parent)))
+        and stdio_detached(pid)
+    )
 
 
 def other_runs(name: str) -> list[dict[str, Any]]:
     me = os.getpid()
     root = own_run_root()
     mine = {me, root, *ancestors(me)}
+    # A run that names no deployment is of the inventory's: the same as this run's when this run
+    # names none either (`ansible-playbook site.yml`, then `ansible-playbook teardown.yml`).
+    unnamed_is_this = root != 0 and deployment_named(command_line(root)) is None
     runs = []
     for entry in os.listdir(PROC):
         if not entry.isdigit() or int(entry) in mine:
             continue
         pid = int(entry)
         argv = command_line(pid)
-        if not (is_playbook_run(argv) and names_deployment(argv, name)):
+        if not is_playbook_run(argv):
+            continue
+        named = deployment_named(argv)
+        if named != name and not (named is None and unnamed_is_this):
             continue
         if root and root in ancestors(pid):
             continue  # a worker of this very run
@@ -187,15 +239,21 @@ def main() -> None:
         argument_spec=dict(
             deployment_name=dict(type="str", required=True),
             stop=dict(type="bool", default=False),
+            only_orphans=dict(type="bool", default=False),
             timeout=dict(type="int", default=10),
         ),
         supports_check_mode=True,
     )
     runs = other_runs(module.params["deployment_name"])
+    for run in runs:
+        run["stopped"] = module.params["stop"] and (
+            run["orphan"] or not module.params["only_orphans"]
+        )
+    to_stop = [run["pid"] for run in runs if run["stopped"]]
     killed: list[int] = []
-    if runs and module.params["stop"] and not module.check_mode:
-        killed = stop_runs([run["pid"] for run in runs], module.params["timeout"])
-    module.exit_json(changed=bool(runs and module.params["stop"]), runs=runs, killed=killed)
+    if to_stop and not module.check_mode:
+        killed = stop_runs(to_stop, module.params["timeout"])
+    module.exit_json(changed=bool(to_stop), runs=runs, killed=killed)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,6 +210,44 @@ def test_jupyter_port_in_use_is_refused_before_anything_is_created(
     result = run_site({"deployment_name": BAD_NAME, "jupyter_port": foreign_listener})
     assert_failed_clearly(result, f"jupyter_port {foreign_listener}")
     assert "already in use by another program" in result.stdout
+    assert_nothing_created(BAD_NAME)
+
+
+@pytest.fixture
+def other_runs(tmp_path: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Stand-ins for two ansible-playbook runs of BAD_NAME on this machine: a whole site.yml run
+    (its output goes to a terminal or a file) and a worker an interrupted run left (a session of
+    its own, its output on /dev/null, its main process gone)."""
+    program = tmp_path / "ansible-playbook"
+    program.write_text("import time\ntime.sleep(300)\n")
+    argv = [sys.executable, str(program), "site.yml", "-e", f"deployment_name={BAD_NAME}"]
+    with (tmp_path / "whole.log").open("wb") as log:
+        whole = subprocess.Popen(argv, stdout=log, stderr=log)
+    orphan = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield {"whole": whole, "orphan": orphan}
+    finally:
+        for proc in (whole, orphan):
+            proc.kill()
+            proc.wait()
+
+
+def test_site_refuses_to_race_another_run_and_stops_an_orphaned_worker(
+    local_stack, other_runs: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    result = run_site({"deployment_name": BAD_NAME})
+    whole, orphan = other_runs["whole"], other_runs["orphan"]
+    msg = assert_failed_clearly(result, f"Another run of deployment {BAD_NAME} is going")
+    assert f"pid {whole.pid}" in msg and f"pid {orphan.pid}" not in msg, msg
+    assert orphan.wait(15) == -signal.SIGTERM, "the orphaned worker was not stopped"
+    assert f"(pid {orphan.pid})" in result.stdout  # said which it stopped
+    assert whole.poll() is None, "the whole run was stopped"
     assert_nothing_created(BAD_NAME)
 
 

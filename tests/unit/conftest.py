@@ -32,14 +32,16 @@ def run_library_module(
     *,
     env: dict[str, str] | None = None,
     timeout: int = 120,
+    launcher: list[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Run library/<module>.py as Ansible runs it after unpacking it:
     `python library/<module>.py args.json`, with `{"ANSIBLE_MODULE_ARGS": args}` in args_file
-    and the given environment (this process's when None). Returns its exit code and result;
-    fails the test on a traceback or when it prints no JSON."""
+    and the given environment (this process's when None), or through `launcher` (a program
+    given the module's path and the args file last). Returns its exit code and result; fails
+    the test on a traceback or when it prints no JSON."""
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     proc = subprocess.run(
-        [sys.executable, str(LIBRARY / f"{module}.py"), str(args_file)],
+        [*(launcher or [sys.executable]), str(LIBRARY / f"{module}.py"), str(args_file)],
         capture_output=True,
         text=True,
         env=env,
