@@ -1,22 +1,27 @@
 #!/usr/bin/python
 # Copyright: ecs-deep-learning contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Start an ECS task on a container instance of one's choosing (StartTask)."""
+"""Start ECS tasks: on container instances of one's choosing (StartTask), or where ECS places
+them (RunTask)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: ecs_task_start
-short_description: Start ECS tasks on the container instances you name (StartTask)
+short_description: Start ECS tasks, on the container instances you name or where ECS places them
 description:
-  - Starts one task of a task definition on each container instance given, with container
-    overrides and a startedBy, and returns the tasks and ECS's failures. Used to place the
-    processes of a distributed training job on chosen instances (each role spread over them).
-  - Unlike C(community.aws.ecs_task), which with O(operation=start) lists the cluster's tasks
-    with no family (a parameter error) and with O(operation=run) returns a RUNNING task of the
-    same family instead of starting one, this always starts new tasks. Starting a task is not
-    idempotent; give each job its own O(started_by) to find its tasks again.
+  - With O(container_instances), starts one task of a task definition on each container
+    instance given (StartTask): used to place the processes of a distributed training job on
+    chosen instances (each role spread over them). Without, starts O(count) tasks where ECS
+    places them (RunTask, launch type O(launch_type)): the predict and train tasks.
+  - Either way with container overrides and a startedBy, returning the tasks and ECS's
+    failures.
+  - Unlike C(community.aws.ecs_task), which first lists the cluster's tasks with the task
+    definition as the family (with O(operation=start) no family at all, a parameter error; a
+    C(family:revision) is not a family, which AWS refuses, see ansible/ansible#32872), this
+    lists nothing and always starts new tasks. Starting a task is not idempotent; give each
+    job its own O(started_by) to find its tasks again.
   - In check mode nothing is started and RV(tasks) is empty.
 options:
   cluster:
@@ -28,15 +33,26 @@ options:
     type: str
     required: true
   container_instances:
-    description: Container instance ARNs or ids; one task is started on each (at most 10).
+    description:
+      - Container instance ARNs or ids; one task is started on each (at most 10), with StartTask.
+      - When left out, ECS places O(count) tasks (RunTask).
     type: list
     elements: str
-    required: true
+  count:
+    description: How many tasks ECS places (1 to 10), without O(container_instances).
+    type: int
+    default: 1
+  launch_type:
+    description: The launch type of the tasks ECS places, without O(container_instances).
+    type: str
+    choices: [EC2, FARGATE, EXTERNAL]
+    default: EC2
   overrides:
     description: Task overrides as StartTask takes them (C(containerOverrides), ...).
     type: dict
   started_by:
-    description: startedBy of the tasks (at most 36 letters, digits, hyphens and underscores).
+    description: startedBy of the tasks, letters, digits, hyphens, slashes and underscores (at
+      most 36 with O(container_instances), StartTask's limit, else 128).
     type: str
 extends_documentation_fragment:
   - amazon.aws.common.modules
@@ -56,6 +72,13 @@ EXAMPLES = r"""
         - name: train
           environment:
             - {name: DMLC_ROLE, value: worker}
+  register: started
+
+- name: Run one predict task where ECS places it
+  ecs_task_start:
+    cluster: ecs-dl
+    task_definition: ecs-dl-predict:3
+    started_by: ecs-dl-predict
   register: started
 """
 
@@ -102,21 +125,28 @@ except ImportError:  # run as a plain script (tests): the repository's module_ut
     )
     from ecs_dl_ecs import connect  # type: ignore[no-redef]
 
-STARTED_BY = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-MAX_INSTANCES = 10  # StartTask's limit
+STARTED_BY = re.compile(r"^[A-Za-z0-9_/-]+$")
+STARTED_BY_MAX = {"StartTask": 36, "RunTask": 128}
+MAX_TASKS = 10  # StartTask's limit of instances, RunTask's of count
 
 
 def start_tasks(ecs: Any, params: dict[str, Any]) -> dict[str, Any]:
     request: dict[str, Any] = {
         "cluster": params["cluster"],
         "taskDefinition": params["task_definition"],
-        "containerInstances": params["container_instances"],
     }
     if params["overrides"]:
         request["overrides"] = params["overrides"]
     if params["started_by"]:
         request["startedBy"] = params["started_by"]
-    response = ecs.start_task(aws_retry=True, **request)
+    if params["container_instances"] is not None:
+        response = ecs.start_task(
+            aws_retry=True, containerInstances=params["container_instances"], **request
+        )
+    else:
+        response = ecs.run_task(
+            aws_retry=True, count=params["count"], launchType=params["launch_type"], **request
+        )
     return {
         "tasks": [
             {
@@ -135,7 +165,9 @@ def main() -> None:
         argument_spec=dict(
             cluster=dict(type="str", required=True),
             task_definition=dict(type="str", required=True),
-            container_instances=dict(type="list", elements="str", required=True),
+            container_instances=dict(type="list", elements="str"),
+            count=dict(type="int", default=1),
+            launch_type=dict(type="str", choices=["EC2", "FARGATE", "EXTERNAL"], default="EC2"),
             overrides=dict(type="dict"),
             started_by=dict(type="str"),
         ),
@@ -143,15 +175,20 @@ def main() -> None:
     )
     params = module.params
     instances = params["container_instances"]
-    if not instances or len(instances) > MAX_INSTANCES:
+    if instances is not None and not 1 <= len(instances) <= MAX_TASKS:
         module.fail_json(
-            msg=f"container_instances: give 1 to {MAX_INSTANCES} container instances, "
+            msg=f"container_instances: give 1 to {MAX_TASKS} container instances, "
             f"got {len(instances)}"
         )
-    if params["started_by"] and not STARTED_BY.match(params["started_by"]):
+    if instances is None and not 1 <= params["count"] <= MAX_TASKS:
         module.fail_json(
-            msg=f"started_by {params['started_by']!r}: at most 36 letters, digits, hyphens "
-            "and underscores"
+            msg=f"count: ECS places 1 to {MAX_TASKS} tasks at once, got {params['count']}"
+        )
+    started_by, api = params["started_by"], "RunTask" if instances is None else "StartTask"
+    if started_by and not (STARTED_BY.match(started_by) and len(started_by) <= STARTED_BY_MAX[api]):
+        module.fail_json(
+            msg=f"started_by {started_by!r}: at most {STARTED_BY_MAX[api]} letters, digits, "
+            f"hyphens, slashes and underscores ({api})"
         )
     if module.check_mode:
         module.exit_json(changed=True, tasks=[], failures=[])

@@ -182,3 +182,92 @@ def test_ecs_task_start_starts_one_task_on_each_instance_named(run_module, aws) 
         **{**args, "cluster": "no-such-cluster"},
     )
     assert "Could not start start-dist on cluster no-such-cluster" in missing["msg"]
+
+
+def test_ecs_task_start_without_instances_lets_ecs_place_the_tasks(run_module, aws) -> None:
+    """RunTask: a family:revision is fine (community.aws.ecs_task would list it as a family)."""
+    ec2, ecs = aws("ec2"), aws("ecs")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]
+    ]
+    ecs.create_cluster(clusterName="place")
+    run_module("ecs_container_instance", cluster="place", instance_ids=ids)
+    arn = ecs.register_task_definition(
+        family="place-predict",
+        containerDefinitions=[{"name": "predict", "image": "x:1", "memoryReservation": 64}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    args = {
+        "cluster": "place",
+        "task_definition": arn.rsplit("/", 1)[-1],
+        "started_by": "ecs-deep-learning/predict",
+    }
+    first = run_module("ecs_task_start", **args)
+    second = run_module(
+        "ecs_task_start",
+        count=2,
+        overrides={"containerOverrides": [{"name": "predict", "command": ["predict", "x.jpg"]}]},
+        **args,
+    )
+    assert first["changed"] is True and len(first["tasks"]) == 1 and first["failures"] == []
+    assert len(second["tasks"]) == 2
+    arns = {first["tasks"][0]["arn"], *(task["arn"] for task in second["tasks"])}
+    assert len(arns) == 3  # always new tasks, none "reused"
+    described = ecs.describe_tasks(cluster="place", tasks=sorted(arns))["tasks"]
+    assert {task["startedBy"] for task in described} == {"ecs-deep-learning/predict"}
+    assert {task["launchType"] for task in described} == {"EC2"}
+    commands = [
+        o.get("command")
+        for task in described
+        for o in task.get("overrides", {}).get("containerOverrides", [])
+    ]
+    assert commands.count(["predict", "x.jpg"]) == 2
+    dotted = run_module(
+        "ecs_task_start", expect_failure=True, **{**args, "started_by": "predict.yml"}
+    )
+    assert "started_by 'predict.yml': at most 128 letters" in dotted["msg"]
+    too_many = run_module("ecs_task_start", expect_failure=True, count=11, **args)
+    assert "count: ECS places 1 to 10 tasks at once, got 11" in too_many["msg"]
+
+
+def test_ecs_task_stop_stops_each_task_once(run_module, aws) -> None:
+    ec2, ecs = aws("ec2"), aws("ecs")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ids = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]
+    ]
+    ecs.create_cluster(clusterName="stop")
+    run_module("ecs_container_instance", cluster="stop", instance_ids=ids)
+    ecs.register_task_definition(
+        family="stop-train",
+        containerDefinitions=[{"name": "train", "image": "x:1", "memoryReservation": 64}],
+    )
+    tasks = [
+        task["taskArn"]
+        for task in ecs.run_task(cluster="stop", taskDefinition="stop-train", count=2)["tasks"]
+    ]
+    gone = tasks[0].rsplit("/", 1)[0] + "/00000000000000000000000000000000"
+
+    check = run_module("ecs_task_stop", _ansible_check_mode=True, cluster="stop", tasks=tasks)
+    assert check["changed"] is True and check["stopped"] == tasks
+    assert {
+        t["desiredStatus"] for t in ecs.describe_tasks(cluster="stop", tasks=tasks)["tasks"]
+    } == {"RUNNING"}
+
+    stopped = run_module(
+        "ecs_task_stop", cluster="stop", tasks=[tasks[0], gone], reason="The job failed"
+    )
+    assert (stopped["changed"], stopped["stopped"], stopped["missing"]) == (
+        True,
+        [tasks[0]],
+        [gone],
+    )
+    first = ecs.describe_tasks(cluster="stop", tasks=[tasks[0]])["tasks"][0]
+    assert first["desiredStatus"] == "STOPPED" and first["stoppedReason"] == "The job failed"
+
+    again = run_module("ecs_task_stop", cluster="stop", tasks=tasks)
+    assert again["stopped"] == [tasks[1]] and again["already_stopping"] == [tasks[0]]
+    assert run_module("ecs_task_stop", cluster="stop", tasks=tasks)["changed"] is False
+    assert run_module("ecs_task_stop", cluster="no-such-cluster", tasks=tasks)["missing"] == tasks

@@ -153,6 +153,17 @@ def test_run_task_stays_pending_until_the_agent_reports(ecs: Any, cluster: dict[
     assert describe(ecs, [again[0]["taskArn"]])[0]["lastStatus"] == "STOPPED"
 
 
+def test_list_tasks_refuses_a_family_that_is_not_a_family_name(
+    ecs: Any, cluster: dict[str, str]
+) -> None:
+    """A `family:revision` is no family: AWS refuses it (ansible/ansible#32872)."""
+    family = cluster["definition"].rsplit("/", 1)[-1].split(":")[0]
+    assert isinstance(ecs.list_tasks(cluster="compat", family=family)["taskArns"], list)
+    for not_a_family in (f"{family}:1", cluster["definition"]):
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="not a task def"):
+            ecs.list_tasks(cluster="compat", family=not_a_family)
+
+
 def test_stop_task_leaves_a_started_task_to_its_agent(ecs: Any, cluster: dict[str, str]) -> None:
     task = ecs.run_task(cluster="compat", taskDefinition=cluster["definition"])["tasks"][0]
     report(ecs, task, "RUNNING")

@@ -42,11 +42,18 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    (a Spot Fleet scaled down, a Spot interruption, TerminateInstances) is deregistered, and
    the tasks on it stop; moto keeps it ACTIVE, so the service scheduler and RunTask went on
    placing tasks on an instance that was gone.
+8. ECS ListTasks with a `family` that is not a family name (letters, digits, hyphens and
+   underscores), e.g. `family:revision`: AWS refuses it (InvalidParameterException; see
+   ansible/ansible#32872, community.aws.ecs_task's run and stop list tasks that way); moto
+   lists nothing and lets the caller go on. Part of fix 4's ListTasks.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")  # a task definition family's name (fix 8)
 
 
 def apply() -> list[str]:
@@ -83,6 +90,7 @@ def apply() -> list[str]:
         "ecs-task-lifecycle",
         "ecs-service-scheduler",
         "ecs-deregister-terminated-instances",
+        "ecs-list-tasks-family-names",
     ]
 
 
@@ -281,6 +289,7 @@ def _find_task(backend: Any, cluster_name: str, task_str: str) -> Any:
 def _add_ecs_task_lifecycle() -> None:
     from moto.core.responses import ActionResult
     from moto.ecs import models as ecs_models
+    from moto.ecs.exceptions import InvalidParameterException
     from moto.ecs.responses import EC2ContainerServiceResponse
 
     task_class = ecs_models.Task
@@ -382,6 +391,10 @@ def _add_ecs_task_lifecycle() -> None:
     ) -> list[Any]:
         # AWS lists the tasks whose desiredStatus is RUNNING unless told otherwise, and filters
         # by service (moto ignores serviceName and lists every task).
+        if family is not None and not FAMILY.match(family):
+            raise InvalidParameterException(
+                f"family {family!r} is not a task definition family name (fix 8)"
+            )
         tasks = original_list_tasks(
             self,
             cluster_str,
