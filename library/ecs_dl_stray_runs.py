@@ -27,7 +27,7 @@ description:
   - With O(only_orphans=true) only the runs whose main process is gone are stopped (a worker
     left behind can only hang); site.yml does this first, and refuses to start beside a whole
     run of the deployment that is still going.
-  - Linux only (it reads /proc).
+  - Linux only (it reads /proc); elsewhere it warns and finds nothing.
 options:
   deployment_name:
     description: The deployment whose runs are looked for.
@@ -244,6 +244,12 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    if not os.path.isdir(PROC):
+        module.warn(
+            f"{PROC} is missing (not Linux): other runs of the deployment were not looked for; "
+            "make sure no interrupted ansible-playbook run of it is still going"
+        )
+        module.exit_json(changed=False, runs=[], killed=[])
     runs = other_runs(module.params["deployment_name"])
     for run in runs:
         run["stopped"] = module.params["stop"] and (

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
 from tests.unit.conftest import run_library_module
 
@@ -156,3 +157,20 @@ def test_a_run_naming_no_deployment_is_of_the_inventorys(tmp_path: Path, fake_ru
     )
     assert named["runs"] == []
     assert run_module(tmp_path, deployment_name="ecs-dl")["runs"] == []  # no run above it
+
+
+def test_without_proc_it_warns_and_finds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, fake_run
+) -> None:
+    """macOS and the like have no /proc: site.yml and teardown.yml go on, with a warning."""
+    import ecs_dl_stray_runs
+
+    fake_run("ecs-dl-stray")
+    monkeypatch.setattr(ecs_dl_stray_runs, "PROC", str(tmp_path / "no-proc"))
+    args = {"deployment_name": "ecs-dl-stray", "stop": True}
+    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+        ecs_dl_stray_runs.main()
+    result = json.loads(capsys.readouterr().out)
+    assert exit_info.value.code == 0
+    assert (result["changed"], result["runs"], result["killed"]) == (False, [], [])
+    assert "other runs of the deployment were not looked for" in json.dumps(result["warnings"])
