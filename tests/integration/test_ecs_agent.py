@@ -104,11 +104,13 @@ Waiter = Callable[..., Any]
 # -- fixtures ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def base_image(request: pytest.FixtureRequest) -> str:
-    """The offline base image the tasks run (the local stack builds it when it is missing)."""
-    if docker("info", "--format", "{{.ServerVersion}}", check=False).returncode != 0:
-        pytest.fail("dockerd does not answer (`docker info` failed)", pytrace=False)
-    if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
+    """The offline base image the tasks run (the local stack, which starts dockerd and builds
+    the image, is started when either is missing)."""
+    running = docker("info", "--format", "{{.ServerVersion}}", check=False).returncode == 0
+    if not running or docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
         request.getfixturevalue("local_stack")
+        if docker("info", "--format", "{{.ServerVersion}}", check=False).returncode != 0:
+            pytest.fail("dockerd does not answer after the local stack started", pytrace=False)
         if docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
             pytest.fail(f"{BASE_IMAGE} is missing after the local stack started", pytrace=False)
     return BASE_IMAGE
