@@ -131,20 +131,40 @@ def test_ecs_taskdefinition_revisions_info(run_module, aws) -> None:
     assert run_module("ecs_taskdefinition_revisions_info", families=["none"])["arns"] == []
 
 
-def test_ecs_task_start_starts_one_task_on_each_instance_named(run_module, aws) -> None:
+def cluster_with_definition(
+    run_module,
+    aws,
+    cluster: str,
+    family: str,
+    container: str,
+    *,
+    instances: int = 1,
+    memory: int = 64,
+) -> str:
+    """A cluster of `instances` EC2 instances registered by ecs_container_instance, and a
+    one-container task definition; returns the definition's ARN."""
     ec2, ecs = aws("ec2"), aws("ecs")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     ids = [
         i["InstanceId"]
-        for i in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"]
+        for i in ec2.run_instances(ImageId=image, MinCount=instances, MaxCount=instances)[
+            "Instances"
+        ]
     ]
-    ecs.create_cluster(clusterName="start")
-    run_module("ecs_container_instance", cluster="start", instance_ids=ids)
-    instances = run_module("ecs_container_instance_info", cluster="start")["container_instances"]
-    ecs.register_task_definition(
-        family="start-dist",
-        containerDefinitions=[{"name": "train", "image": "x:1", "memoryReservation": 128}],
+    ecs.create_cluster(clusterName=cluster)
+    run_module("ecs_container_instance", cluster=cluster, instance_ids=ids)
+    return ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": container, "image": "x:1", "memoryReservation": memory}],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def test_ecs_task_start_starts_one_task_on_each_instance_named(run_module, aws) -> None:
+    ecs = aws("ecs")
+    cluster_with_definition(
+        run_module, aws, "start", "start-dist", "train", instances=2, memory=128
     )
+    instances = run_module("ecs_container_instance_info", cluster="start")["container_instances"]
     overrides = {
         "containerOverrides": [
             {"name": "train", "environment": [{"name": "DMLC_ROLE", "value": "worker"}]}
@@ -186,18 +206,8 @@ def test_ecs_task_start_starts_one_task_on_each_instance_named(run_module, aws) 
 
 def test_ecs_task_start_without_instances_lets_ecs_place_the_tasks(run_module, aws) -> None:
     """RunTask: a family:revision is fine (community.aws.ecs_task would list it as a family)."""
-    ec2, ecs = aws("ec2"), aws("ecs")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ids = [
-        i["InstanceId"]
-        for i in ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]
-    ]
-    ecs.create_cluster(clusterName="place")
-    run_module("ecs_container_instance", cluster="place", instance_ids=ids)
-    arn = ecs.register_task_definition(
-        family="place-predict",
-        containerDefinitions=[{"name": "predict", "image": "x:1", "memoryReservation": 64}],
-    )["taskDefinition"]["taskDefinitionArn"]
+    ecs = aws("ecs")
+    arn = cluster_with_definition(run_module, aws, "place", "place-predict", "predict")
     args = {
         "cluster": "place",
         "task_definition": arn.rsplit("/", 1)[-1],
@@ -232,18 +242,8 @@ def test_ecs_task_start_without_instances_lets_ecs_place_the_tasks(run_module, a
 
 
 def test_ecs_task_stop_stops_each_task_once(run_module, aws) -> None:
-    ec2, ecs = aws("ec2"), aws("ecs")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ids = [
-        i["InstanceId"]
-        for i in ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]
-    ]
-    ecs.create_cluster(clusterName="stop")
-    run_module("ecs_container_instance", cluster="stop", instance_ids=ids)
-    ecs.register_task_definition(
-        family="stop-train",
-        containerDefinitions=[{"name": "train", "image": "x:1", "memoryReservation": 64}],
-    )
+    ecs = aws("ecs")
+    cluster_with_definition(run_module, aws, "stop", "stop-train", "train")
     tasks = [
         task["taskArn"]
         for task in ecs.run_task(cluster="stop", taskDefinition="stop-train", count=2)["tasks"]
