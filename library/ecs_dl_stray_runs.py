@@ -69,6 +69,9 @@ runs:
     command:
       description: Its command line (the first 300 characters).
       type: str
+    label:
+      description: C(COMMAND (pid PID)), to name it in a message.
+      type: str
     orphan:
       description: Whether it is an interrupted run's worker, whose main process is gone (it
         leads its own session, its output goes to /dev/null, and its parent is not a run).
@@ -200,7 +203,15 @@ def other_runs(name: str) -> list[dict[str, Any]]:
             continue
         if root and root in ancestors(pid):
             continue  # a worker of this very run
-        runs.append({"pid": pid, "command": " ".join(argv)[:300], "orphan": is_orphan(pid)})
+        command = " ".join(argv)[:300]
+        runs.append(
+            {
+                "pid": pid,
+                "command": command,
+                "label": f"{command} (pid {pid})",
+                "orphan": is_orphan(pid),
+            }
+        )
     return sorted(runs, key=lambda run: run["pid"])
 
 

@@ -100,6 +100,8 @@ def test_the_runs_of_the_deployment_are_found_and_stopped(tmp_path: Path, fake_r
     assert [run["pid"] for run in found["runs"]] == sorted([polite.pid, stubborn.pid])
     assert all(run["orphan"] for run in found["runs"])  # session leaders, parent not a run
     assert "site.yml -e deployment_name=ecs-dl-stray" in found["runs"][0]["command"]
+    for run in found["runs"]:
+        assert run["label"] == f"{run['command']} (pid {run['pid']})"
     assert polite.poll() is None and stubborn.poll() is None
 
     stopped = run_module(tmp_path, deployment_name="ecs-dl-stray", stop=True, timeout=1)
