@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import boto3
 import pytest
 
 LIBRARY = Path(__file__).resolve().parents[2] / "library"
+AGENT = Path(__file__).resolve().parents[2] / "roles" / "local_stack" / "files" / "ecs_agent.py"
 if str(LIBRARY) not in sys.path:
     sys.path.insert(0, str(LIBRARY))
 
@@ -54,6 +55,20 @@ def run_library_module(
     except json.JSONDecodeError:
         pytest.fail(f"{module} printed no JSON: stdout={proc.stdout!r} stderr={proc.stderr!r}")
     return proc.returncode, result
+
+
+@pytest.fixture(scope="module")
+def agent_module() -> Iterator[Any]:
+    """The local ECS agent (roles/local_stack/files/ecs_agent.py), imported as `ecs_agent`."""
+    spec = importlib.util.spec_from_file_location("ecs_agent", AGENT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ecs_agent"] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("ecs_agent", None)
 
 
 @pytest.fixture(scope="module")

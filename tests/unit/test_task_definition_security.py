@@ -25,7 +25,6 @@ import pytest
 
 from tests.conftest import moto_launcher
 
-AGENT = Path(__file__).resolve().parents[2] / "roles" / "local_stack" / "files" / "ecs_agent.py"
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 TASK = {
@@ -39,19 +38,6 @@ HARDENED = {
     "privileged": False,
     "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
 }
-
-
-@pytest.fixture(scope="module")
-def agent_module() -> Iterator[Any]:
-    spec = importlib.util.spec_from_file_location("ecs_agent", AGENT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ecs_agent"] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop("ecs_agent", None)
 
 
 def run_options(agent_module: Any, **container: Any) -> dict[str, Any]:
