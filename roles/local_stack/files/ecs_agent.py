@@ -38,9 +38,11 @@ com.amazonaws.ecs.task-arn, com.amazonaws.ecs.container-name,
 com.amazonaws.ecs.task-definition-family/-version) and ecs-dl.local-agent=<--agent-id>: an
 agent only ever touches its own containers, so agents of other local stacks can share a dockerd.
 
-With --forward-port PORT the agent also relays the docker bridge's gateway address, port
-PORT, to 127.0.0.1:PORT: task containers reach the local AWS endpoint there as
-host.docker.internal (the task definitions' extraHosts map it to host-gateway).
+With --forward-port PORT the agent also relays the docker bridge's address, port PORT, to
+127.0.0.1:PORT: task containers reach the local AWS endpoint there as host.docker.internal (the
+task definitions' extraHosts map it to host-gateway). The address is the bridge network's
+gateway, or, when docker names none (dockerd 20.10 on a machine where docker0 never existed),
+the bridge interface's own IPv4 address; see bridge_gateway.
 
 Credentials and region come from the environment (AWS_ACCESS_KEY_ID, ...), as boto3 reads
 them. SIGTERM/SIGINT stop the agent; the containers keep running, as on an agent restart.
@@ -49,7 +51,9 @@ them. SIGTERM/SIGINT stop the agent; the containers keep running, as on an agent
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -57,9 +61,11 @@ import re
 import selectors
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -604,13 +610,79 @@ def _short(error: BaseException) -> str:
 
 
 # -- relay from the docker bridge to loopback ----------------------------------------------
-def bridge_gateway(client: Any) -> str:
-    """The docker bridge network's gateway address (what host-gateway resolves to)."""
-    network = client.networks.get("bridge")
-    for config in network.attrs.get("IPAM", {}).get("Config", []) or []:
-        if config.get("Gateway"):
-            return str(config["Gateway"])
-    raise RuntimeError("the docker bridge network has no gateway address")
+SIOCGIFADDR = 0x8915  # <linux/sockios.h>: get an interface's IPv4 address
+IFNAMSIZ = 16
+
+
+@dataclass(frozen=True)
+class BridgeAddress:
+    """The docker bridge's IPv4 address (what host-gateway resolves to) and where it was read."""
+
+    address: str
+    source: str
+
+
+def interface_ipv4(name: str) -> str | None:
+    """The IPv4 address of network interface `name` in this network namespace (the kernel's
+    SIOCGIFADDR), or None when there is no such interface or it has no IPv4 address."""
+    encoded = name.encode()
+    if not encoded or len(encoded) >= IFNAMSIZ:
+        return None
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, struct.pack("256s", encoded))
+    except OSError:
+        return None
+    # struct ifreq: the name (16 bytes), then a sockaddr_in: family, port, then the address.
+    return socket.inet_ntoa(answer[20:24])
+
+
+def _ipv4_interface(text: Any) -> ipaddress.IPv4Interface | None:
+    """An IPv4 address, with or without a mask ("172.17.0.1", "172.17.0.1/16"); None otherwise."""
+    try:
+        found = ipaddress.ip_interface(str(text).strip()) if text else None
+    except ValueError:
+        return None
+    return found if isinstance(found, ipaddress.IPv4Interface) else None
+
+
+def bridge_gateway(
+    attrs: dict[str, Any], interface_address: Callable[[str], str | None]
+) -> BridgeAddress:
+    """The IPv4 address of docker's default bridge, from `docker network inspect bridge`'s attrs.
+
+    In order: an IPv4 Gateway of the IPAM Config (IPv6 entries are skipped; a mask, as in
+    172.17.0.1/16, is dropped); else the IPv4 address of the bridge's interface
+    (Options["com.docker.network.bridge.name"], docker0 by default), as interface_address(name)
+    reads it (dockerd 20.10 started where docker0 never existed names no Gateway); else the
+    first host of the first IPv4 Subnet, which docker's IPAM gives the bridge when none is set.
+    RuntimeError, one line naming what was found, when none of them is an IPv4 address.
+    """
+    configs = (attrs.get("IPAM") or {}).get("Config") or []
+    entries = [config for config in configs if isinstance(config, dict)]
+    for config in entries:
+        gateway = _ipv4_interface(config.get("Gateway"))
+        if gateway:
+            return BridgeAddress(str(gateway.ip), "the gateway of the bridge network's IPAM config")
+    name = (attrs.get("Options") or {}).get("com.docker.network.bridge.name") or "docker0"
+    own = _ipv4_interface(interface_address(name))
+    if own:
+        return BridgeAddress(
+            str(own.ip), f"the address of {name} (the IPAM config names no gateway)"
+        )
+    for config in entries:
+        subnet = _ipv4_interface(config.get("Subnet"))
+        host = next(subnet.network.hosts(), None) if subnet else None
+        if host:
+            return BridgeAddress(
+                str(host),
+                f"the first host of {subnet.network} ({name} has no IPv4 address and the IPAM"
+                " config names no gateway)",
+            )
+    raise RuntimeError(
+        "the docker bridge network has no IPv4 address: its IPAM Config is "
+        f"{json.dumps(configs, sort_keys=True)} and {name} has no IPv4 address"
+    )
 
 
 def relay(listen_host: str, port: int, stopping: threading.Event) -> threading.Thread:
@@ -682,9 +754,10 @@ def main(argv: list[str] | None = None) -> int:
         agent.docker.ping()
         agent.client("ecs").list_clusters(maxResults=1)
         if args.forward_port:
-            gateway = bridge_gateway(agent.docker)
+            bridge = bridge_gateway(agent.docker.networks.get("bridge").attrs, interface_ipv4)
+            LOG.info("the docker bridge's address is %s, %s", bridge.address, bridge.source)
             for port in args.forward_port:
-                relay(gateway, port, stopping)
+                relay(bridge.address, port, stopping)
     except (BotoCoreError, ClientError, DockerException, OSError, RuntimeError) as error:
         LOG.error("cannot start: %s", _short(error))
         return 1
