@@ -19,6 +19,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,16 +157,11 @@ def foreign_container(base_image: str) -> Iterator[dict[str, str]]:
         docker("rm", "-f", container_id, check=False)
 
 
-@pytest.fixture(scope="module")
-def agent(
-    moto_port: int,
-    base_image: str,
-    foreign_container: dict[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[AgentProcess]:
-    """ecs_agent.py against this module's moto, relaying the bridge gateway's moto port."""
-    del base_image, foreign_container  # made before the agent's first poll
-    home = tmp_path_factory.mktemp("ecs-agent")
+@contextmanager
+def running_agent(home: Path, moto_port: int, *options: str) -> Iterator[AgentProcess]:
+    """ecs_agent.py against the moto on 127.0.0.1:moto_port, relaying the docker bridge's moto
+    port, with `options` added (e.g. --docker-host); its state and log in `home`, its agent id
+    `home`. Yields once it logs that it polls; SIGTERM (then SIGKILL) afterwards."""
     agent_id = str(home)  # unique per run: the label of this agent's containers
     log = home / "agent.log"
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
@@ -189,6 +185,7 @@ def agent(
                 str(CLEANUP_WAIT),
                 "--forward-port",
                 str(moto_port),
+                *options,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -210,10 +207,26 @@ def agent(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
-        ours = docker("ps", "-aq", "--filter", f"label={LABEL_AGENT}={agent_id}").stdout.split()
+
+
+@pytest.fixture(scope="module")
+def agent(
+    moto_port: int,
+    base_image: str,
+    foreign_container: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[AgentProcess]:
+    """ecs_agent.py against this module's moto and the local dockerd (running_agent)."""
+    del base_image, foreign_container  # made before the agent's first poll
+    home = tmp_path_factory.mktemp("ecs-agent")
+    try:
+        with running_agent(home, moto_port) as handle:
+            yield handle
+    finally:  # once the agent has stopped: it would start a task's container again
+        label = f"label={LABEL_AGENT}={home}"
+        ours = docker("ps", "-aq", "--filter", label).stdout.split()
         if ours:
             docker("rm", "-f", *ours, check=False)
-        label = f"label={LABEL_AGENT}={agent_id}"
         networks = docker("network", "ls", "-q", "--filter", label).stdout.split()
         if networks:
             docker("network", "rm", *networks, check=False)
