@@ -6,16 +6,23 @@ default stack. It sets up ECS as a user would, with boto3 (an instance registere
 a log group, an SSM SecureString parameter, task definitions), runs tasks, and looks at the
 result through describe_tasks, CloudWatch Logs and `docker`. Every container it made, or that
 the agent made for it, is removed at the end.
+
+The last test starts a dockerd of its own, as on a machine where dockerd never ran (a new network
+namespace, a scratch folder), and an agent and a moto beside it in that namespace (issue 13).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -711,3 +718,198 @@ def test_the_containers_of_another_agent_are_left_alone(
     state = json.loads(found.stdout)[0]["State"]
     assert state["Status"] == "running", f"another agent's container was stopped: {state}"
     assert state["StartedAt"] == foreign_container["StartedAt"], "it was restarted"
+
+
+# -- a fresh machine's dockerd -------------------------------------------------------------------
+CLONE_NEWNET = 0x40000000  # <sched.h>
+LIBC = ctypes.CDLL(None, use_errno=True)
+GATEWAY_SOURCE = "the gateway of the bridge network's IPAM config"
+
+
+def _setns(fd: int, what: str) -> None:
+    if LIBC.setns(fd, CLONE_NEWNET) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"setns into {what}: {os.strerror(error)}")
+
+
+@contextmanager
+def inside(netns: str) -> Iterator[None]:
+    """This thread in network namespace `netns` (of `ip netns add`), then back in its own: the
+    sockets it opens and the processes it starts meanwhile are in `netns`."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+        try:
+            _setns(target, netns)
+        finally:
+            os.close(target)
+        try:
+            yield
+        finally:
+            _setns(own, "the test's own network namespace")
+    finally:
+        os.close(own)
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
+    if check and result.returncode != 0:
+        pytest.fail(f"ip {' '.join(args)} failed: {result.stderr.strip()}", pytrace=False)
+    return result
+
+
+@dataclass
+class ScratchDockerd:
+    """A dockerd of the test's own, in a network namespace of its own."""
+
+    netns: str
+    host: str  # unix://<scratch>/docker.sock
+    version: str
+    had_docker0: bool  # the namespace had a docker0 before this dockerd started
+    bridge: dict[str, Any]  # `docker network inspect bridge`, as it first answered
+
+
+def _stop_dockerd(process: subprocess.Popen[bytes], scratch: Path) -> None:
+    """SIGTERM (SIGKILL after 30 s) to dockerd, then SIGKILL to the containerd it started if
+    that outlived it (it is found by its PID file and its command line, under `scratch`)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    pidfile = scratch / "exec" / "containerd" / "containerd.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(scratch).encode() in command:
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def fresh_dockerd() -> Iterator[ScratchDockerd]:
+    """dockerd started as on a machine where it never ran: in a new network namespace (no
+    docker0 exists there yet) and a private mount namespace, with its own --data-root,
+    --exec-root, --pidfile, socket and (empty) --config-file in a scratch folder; it never
+    touches the machine's dockerd. Stopped, the namespace deleted and the folder removed
+    afterwards, on failure too. Needs root, as CI has: without it the test fails."""
+    if os.geteuid() != 0:
+        pytest.fail(
+            "this test starts a dockerd in a network namespace of its own: it needs root "
+            f"(uid {os.geteuid()}); CI runs the tests as root",
+            pytrace=False,
+        )
+    missing = [tool for tool in ("ip", "nsenter", "unshare", "dockerd") if not shutil.which(tool)]
+    if missing:
+        pytest.fail(f"missing on PATH: {', '.join(missing)}", pytrace=False)
+    tag = f"ecsdl-br-{uuid.uuid4().hex[:8]}"
+    # In /tmp, not pytest's deeper tmp_path: the containerd that dockerd starts listens on
+    # <exec-root>/containerd/containerd.sock, and a unix socket's path has 107 bytes at most.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir="/tmp"))
+    log = scratch / "dockerd.log"
+    host = f"unix://{scratch}/docker.sock"
+    process: subprocess.Popen[bytes] | None = None
+    created = False
+    try:
+        ip("netns", "add", tag)
+        created = True
+        ip("-n", tag, "link", "set", "lo", "up")
+        had_docker0 = ip("-n", tag, "link", "show", "docker0", check=False).returncode == 0
+        (scratch / "daemon.json").write_text("{}\n")  # not the machine's /etc/docker/daemon.json
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net=/run/netns/{tag}",
+                    # A copy of the machine's mounts (cgroups included, which `ip netns exec`
+                    # hides): whatever dockerd mounts stays in it and goes with it.
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "slave",
+                    "dockerd",
+                    "--config-file",
+                    str(scratch / "daemon.json"),
+                    "--data-root",
+                    str(scratch / "data"),
+                    "--exec-root",
+                    str(scratch / "exec"),
+                    "--pidfile",
+                    str(scratch / "dockerd.pid"),
+                    # Namespaces of its own in a system containerd (/run/containerd), should
+                    # it find one that the machine's dockerd uses too.
+                    "--containerd-namespace",
+                    tag,
+                    "--containerd-plugins-namespace",
+                    f"{tag}-plugins",
+                    "-H",
+                    host,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while docker("-H", host, "version", check=False).returncode != 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+                pytest.fail(f"the scratch dockerd did not answer on {host}:\n{tail}", pytrace=False)
+            time.sleep(0.3)
+        version = docker("-H", host, "version", "--format", "{{.Server.Version}}").stdout.strip()
+        bridge = json.loads(docker("-H", host, "network", "inspect", "bridge").stdout)[0]
+        yield ScratchDockerd(tag, host, version, had_docker0, bridge)
+    finally:
+        if process is not None:
+            _stop_dockerd(process, scratch)
+        if created:
+            ip("netns", "delete", tag, check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_the_agent_relays_on_the_bridge_of_a_dockerd_started_where_none_ran(
+    fresh_dockerd: ScratchDockerd,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 13: Debian 12's dockerd 20.10, started where docker0 never existed, names no
+    gateway for the bridge (IPAM Config [{"Subnet": "172.17.0.0/16"}]); the agent relays on the
+    bridge's own address all the same, and a connection there reaches moto. moto, the agent
+    and the connection are in the scratch dockerd's network namespace, as on that machine."""
+    config = fresh_dockerd.bridge["IPAM"]["Config"]
+    shape = f"dockerd {fresh_dockerd.version}, bridge IPAM Config {json.dumps(config)}"
+    with capsys.disabled():  # the shape this machine's dockerd gave, in every run's output
+        print(f"\nscratch {shape}")
+    assert not fresh_dockerd.had_docker0, "the new network namespace had a docker0 already"
+    gateways = [entry["Gateway"] for entry in config or [] if "." in entry.get("Gateway", "")]
+    if fresh_dockerd.version.startswith("20.10."):
+        # Newer dockerds may name the gateway even here; the agent must use it then (below).
+        assert not gateways, f"not the fresh-machine shape of issue 13: {shape}"
+    addresses = json.loads(
+        ip("-n", fresh_dockerd.netns, "-j", "-4", "addr", "show", "docker0").stdout
+    )
+    docker0 = [info["local"] for link in addresses for info in link["addr_info"]]
+    home = tmp_path_factory.mktemp("fresh-bridge-agent")
+    pidfile = home / "agent.pid"
+    options = ("--docker-host", fresh_dockerd.host, "--pidfile", str(pidfile))
+    with inside(fresh_dockerd.netns), moto_launcher() as moto_port:
+        with running_agent(home, moto_port, *options) as agent:
+            assert pidfile.read_text().strip() == str(agent.process.pid), agent.tail()
+            found = re.search(r"the docker bridge's address is (\S+), (.+)", agent.tail())
+            assert found, f"the agent did not say which address it relays:\n{agent.tail()}"
+            address, source = found.groups()
+            assert [address] == docker0[:1], f"{shape}\n{agent.tail()}"
+            if gateways:
+                assert source == GATEWAY_SOURCE, f"{shape}\n{agent.tail()}"
+            else:
+                assert source.startswith("the address of docker0"), f"{shape}\n{agent.tail()}"
+            # moto's answer through the relay: a cluster made on loopback is listed there.
+            session = boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+            )
+            direct = session.client("ecs", endpoint_url=f"http://127.0.0.1:{moto_port}")
+            relayed = session.client("ecs", endpoint_url=f"http://{address}:{moto_port}")
+            arn = direct.create_cluster(clusterName="fresh-bridge")["cluster"]["clusterArn"]
+            assert arn in relayed.list_clusters()["clusterArns"], agent.tail()
+            assert agent.alive(), agent.tail()
