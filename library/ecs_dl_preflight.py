@@ -75,15 +75,21 @@ options:
     type: raw
   model_source:
     description:
-      - The pretrained model the models role uploads. Empty for none; an C(http://) or
-        C(https://) URL prefix (checked for its form only); otherwise a checkpoint prefix on
-        this machine whose C(PREFIX-symbol.json), C(PREFIX-0000.params) and labels file
-        must exist.
+      - The pretrained model the models role uploads. Empty for the deployed one or the
+        default; a C(.tflite) file on this machine (it must exist); an C(http://) or
+        C(https://) URL of a C(.tflite) file or of a checkpoint prefix (checked for its form
+        only); otherwise a checkpoint prefix on this machine whose C(PREFIX-symbol.json),
+        C(PREFIX-0000.params) and labels file must exist.
     type: raw
   model_labels:
     description:
-      - The labels file (a path or an C(http://)/C(https://) URL); empty for C(labels.txt)
-        beside O(model_source).
+      - The labels file (a path or an C(http://)/C(https://) URL); empty for the labels inside
+        a C(.tflite) file or C(labels.txt) beside a checkpoint prefix.
+    type: raw
+  model_sha256:
+    description:
+      - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file):
+        64 hex digits, or empty for no check.
     type: raw
 notes:
   - O(checks=inputs) validates O(region) (the C(aws_region) variable) against the regions
@@ -457,6 +463,7 @@ def check_inputs(module: AnsibleAWSModule) -> dict[str, Any]:
             max_target_capacity=params["max_target_capacity"],
             model_source=params["model_source"],
             model_labels=params["model_labels"],
+            model_sha256=params["model_sha256"],
         )
     for warning in result.warnings:
         # ansible's own warn(): AnsibleAWSModule.warn() would also pass them to exit_json,
@@ -487,6 +494,7 @@ def main() -> None:
         container_ssh_port=dict(type="raw"),
         model_source=dict(type="raw"),
         model_labels=dict(type="raw"),
+        model_sha256=dict(type="raw"),
     )
     # check_boto3=False: the input checks must work without boto3 and without credentials.
     module = AnsibleAWSModule(

@@ -40,6 +40,9 @@ PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 
 # An MXNet checkpoint is PREFIX-symbol.json and PREFIX-0000.params (the models role uploads both).
 MODEL_FILE_SUFFIXES = ("-symbol.json", "-0000.params")
+# A TFLite model is one file (labels inside it); the image converts it (`ecsdl import-tflite`).
+TFLITE_SUFFIX = ".tflite"
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _URL_PREFIX_RE = re.compile(r"^https?://[^\s/]+/\S+$")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -356,30 +359,41 @@ def _local_path(value: str) -> str:
     return os.path.abspath(os.path.expanduser(value))
 
 
-def validate_model_source(source: Any, labels: Any = "") -> list[str]:
+def validate_model_source(source: Any, labels: Any = "", sha256: Any = "") -> list[str]:
     """Check the pretrained model site.yml uploads (the models role) before anything is created.
 
-    Empty ``source``: no model (the models role warns). An ``http(s)://`` URL prefix is only
-    checked for its form (nothing is downloaded here). Any other value is a checkpoint prefix
-    on this machine: ``PREFIX-symbol.json``, ``PREFIX-0000.params`` and the labels file
-    (``labels``, or ``labels.txt`` beside the prefix) must be files that can be read.
+    Empty ``source``: the deployed model, or the default one (the models role decides). A
+    ``.tflite`` file (a path or an http(s):// URL) is one file with its labels inside; any
+    other http(s):// URL is a checkpoint prefix, only checked for its form (nothing is
+    downloaded here); any other value is a checkpoint prefix on this machine:
+    ``PREFIX-symbol.json``, ``PREFIX-0000.params`` and the labels file (``labels``, or
+    ``labels.txt`` beside the prefix) must be files that can be read. ``sha256``, when given,
+    is 64 hex digits (of the .tflite, or of a checkpoint's params file).
     """
     var = "model_source"
+    errors = validate_model_sha256(sha256)
     if _empty(source):
-        return []
+        return errors
     if not isinstance(source, str):
-        return [f"{var} must be a path or an http(s):// URL prefix, got {type(source).__name__}"]
+        return [f"{var} must be a path or an http(s):// URL, got {type(source).__name__}"]
     source = source.strip()
+    is_tflite = source.lower().endswith(TFLITE_SUFFIX)
     if _SCHEME_RE.match(source):
         if not _URL_PREFIX_RE.match(source):
-            return [
+            return errors + [
                 f"{var} '{source}' is neither a path on this machine nor an http(s):// URL "
-                "prefix like 'https://example.com/models/mobilenet_v1_0.5_160'"
+                "of a .tflite file or of a checkpoint prefix like "
+                "'https://example.com/models/mobilenet_v1_0.5_160'"
             ]
-        return validate_model_labels(labels)
+        return errors + validate_model_labels(labels)
+    if is_tflite:
+        problem = _file_problem(_local_path(source))
+        if problem:
+            return errors + [f"{var} '{source}' is not a TFLite model on this machine: {problem}"]
+        return errors + validate_model_labels(labels)
     for suffix in MODEL_FILE_SUFFIXES:
         if source.endswith(suffix):
-            return [
+            return errors + [
                 f"{var} '{source}' names one file of the checkpoint; give the prefix "
                 f"'{source[: -len(suffix)]}'"
             ]
@@ -389,25 +403,37 @@ def validate_model_source(source: Any, labels: Any = "") -> list[str]:
             name[: -len(MODEL_FILE_SUFFIXES[0])]
             for name in os.listdir(prefix)
             if name.endswith(MODEL_FILE_SUFFIXES[0])
-        )
+        ) + sorted(name for name in os.listdir(prefix) if name.endswith(TFLITE_SUFFIX))
         example = os.path.join(source, found[0] if found else "NAME")
-        return [
-            f"{var} '{source}' is a folder; give the checkpoint's prefix in it, e.g. '{example}'"
+        return errors + [
+            f"{var} '{source}' is a folder; give the model in it (a .tflite file or a "
+            f"checkpoint's prefix), e.g. '{example}'"
         ]
     problems = [_file_problem(prefix + suffix) for suffix in MODEL_FILE_SUFFIXES]
     if any(problems):
-        return [
+        return errors + [
             f"{var} '{source}' is not an MXNet checkpoint on this machine: "
-            f"{', '.join(p for p in problems if p)} (set model_source to the PREFIX of "
-            "PREFIX-symbol.json and PREFIX-0000.params, to an http(s):// URL prefix, "
-            "or to '' for no model)"
+            f"{', '.join(p for p in problems if p)} (set model_source to a .tflite file, to "
+            "the PREFIX of PREFIX-symbol.json and PREFIX-0000.params, or to an http(s):// URL "
+            "of either)"
         ]
     if _empty(labels):
         problem = _file_problem(os.path.join(os.path.dirname(prefix), "labels.txt"))
         if problem:
-            return [f"{var} '{source}' has no labels beside it: {problem} (or set model_labels)"]
+            return errors + [
+                f"{var} '{source}' has no labels beside it: {problem} (or set model_labels)"
+            ]
+        return errors
+    return errors + validate_model_labels(labels)
+
+
+def validate_model_sha256(sha256: Any) -> list[str]:
+    """``model_sha256`` when given: the model file's SHA-256, 64 hex digits."""
+    if _empty(sha256):
         return []
-    return validate_model_labels(labels)
+    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256.strip()):
+        return [f"model_sha256 '{sha256}' is not a SHA-256 digest (64 hex digits)"]
+    return []
 
 
 def validate_model_labels(labels: Any) -> list[str]:
@@ -442,6 +468,7 @@ def validate_inputs(
     max_target_capacity: int = TARGET_CAPACITY_MAX,
     model_source: Any = "",
     model_labels: Any = "",
+    model_sha256: Any = "",
 ) -> ValidationResult:
     """Run every check; return all errors and warnings (nothing stops at the first error)."""
     errors: list[str] = []
@@ -454,7 +481,7 @@ def validate_inputs(
     errors += validate_source_cidr(source_cidr, allow_open_source_cidr, local_target)
     errors += validate_ports(ports or {})
     errors += validate_endpoint(endpoint_url, local_target)
-    errors += validate_model_source(model_source, model_labels)
+    errors += validate_model_source(model_source, model_labels, model_sha256)
     warnings = vpc_cidr_warnings(vpc_cidr) + source_cidr_warnings(
         source_cidr, allow_open_source_cidr
     )
