@@ -20,7 +20,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help venv deps test-deps up stop demo teardown lint test test-faults bench
+.PHONY: help venv deps test-deps up stop demo outputs teardown lint test test-faults bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ stop: venv ## Stop the local target's services
 
 demo: deps venv ## Build the whole deployment on the local target (site.yml starts the services)
 	ansible-playbook site.yml
+
+outputs: venv ## Print the deployment's outputs again, read from the live deployment (changes nothing)
+	ansible-playbook playbooks/outputs.yml
 
 teardown: venv ## Remove everything site.yml made
 	ansible-playbook teardown.yml
