@@ -4,6 +4,7 @@
 
 - ``command | with_option('--epochs', 5)``: the command with the value after ``--epochs``
   replaced (the option and value added at the end when the command has none).
+- ``command | without_option('--data')``: the command without ``--data`` and its value.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 
-def with_option(command: Any, option: str, value: Any) -> list[str]:
+def _check(command: Any, name: str) -> None:
     if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
-        raise AnsibleFilterError(f"with_option: not a command (a list of strings): {command!r}")
+        raise AnsibleFilterError(f"{name}: not a command (a list of strings): {command!r}")
+
+
+def with_option(command: Any, option: str, value: Any) -> list[str]:
+    _check(command, "with_option")
     result = list(command)
     if option in result:
         at = result.index(option)
@@ -27,6 +32,17 @@ def with_option(command: Any, option: str, value: Any) -> list[str]:
     return result
 
 
+def without_option(command: Any, option: str) -> list[str]:
+    _check(command, "without_option")
+    result = list(command)
+    while option in result:
+        at = result.index(option)
+        if at + 1 == len(result):
+            raise AnsibleFilterError(f"without_option: {option} ends the command, with no value")
+        del result[at : at + 2]
+    return result
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"with_option": with_option}
+        return {"with_option": with_option, "without_option": without_option}

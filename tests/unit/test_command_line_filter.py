@@ -36,3 +36,22 @@ def test_a_missing_option_is_added_at_the_end():
 def test_what_is_not_a_command_is_refused(command, message):
     with pytest.raises(AnsibleFilterError, match=message):
         with_option(command, "--epochs", 1)
+
+
+without_option = command_line.FilterModule().filters()["without_option"]
+
+
+def test_without_option_drops_the_option_and_its_value_everywhere():
+    command = ["train", "--data", "s3://a", "--epochs", "2", "--data", "s3://b"]
+    assert without_option(command, "--data") == ["train", "--epochs", "2"]
+    assert without_option(["train"], "--data") == ["train"]
+    assert command[2] == "s3://a", "the task definition's command is left as it was"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [("train --data x", "not a command"), (["train", "--data"], "ends the command")],
+)
+def test_without_option_refuses_what_is_not_a_command(command, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        without_option(command, "--data")
