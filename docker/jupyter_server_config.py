@@ -25,6 +25,8 @@ c.ServerApp.allow_remote_access = True
 # Behind the load balancer: honour X-Forwarded-* for the client's address and scheme.
 c.ServerApp.trust_xheaders = True
 c.ServerApp.root_dir = os.path.expanduser("~/work")
+# The URL opens JupyterLab (`jupyter lab`'s own default; also for `jupyter server`).
+c.ServerApp.default_url = "/lab"
 c.PasswordIdentityProvider.hashed_password = _password_hash
 c.PasswordIdentityProvider.password_required = True
 c.PasswordIdentityProvider.allow_password_change = False

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The image's default command: Jupyter (notebook 7) on 0.0.0.0:8888, password only.
+# The image's default command: JupyterLab on 0.0.0.0:8888, password only.
 # JUPYTER_PASSWORD_HASH must hold a jupyter_server.auth.passwd() hash ("argon2:..."), given at
 # run time (ECS injects it from an SSM SecureString). Without it Jupyter is not started: never an
 # open server. /etc/jupyter/jupyter_server_config.py checks the same for direct `jupyter` calls.
@@ -13,4 +13,4 @@ esac
 # The image sets MPLBACKEND=Agg for the command-line tools; the kernels must not inherit it, or
 # plt.show() in a notebook draws nothing (ipykernel's inline backend is the default without it).
 unset MPLBACKEND
-exec jupyter notebook "$@"
+exec jupyter lab "$@"
