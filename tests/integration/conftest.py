@@ -12,6 +12,9 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,11 @@ def deployment_args(name: str, jupyter_port: int, ssh_port: int) -> tuple[str, .
 # The extra vars of every playbook run against the shared test deployment.
 DEPLOYMENT_ARGS = deployment_args(DEPLOYMENT_NAME, JUPYTER_PORT, CONTAINER_SSH_PORT)
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"  # git-ignored: full playbook outputs
+# The offline copy of the public TFLite models (byte for byte, with their sha256): the tests
+# serve it over HTTP, so site.yml downloads the model through the same code path as a user's.
+SHARED_TFLITE = (REPO_ROOT / ".." / "shared" / "models" / "tflite").resolve()
+DEFAULT_MODEL_FILE = "mobilenet_v2_1.0_224_quant.tflite"
+DEFAULT_MODEL_SHA256 = "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776"
 PLAYBOOK_TIMEOUT = int(os.environ.get("ECS_DL_PLAYBOOK_TIMEOUT", "1800"))
 
 _RECAP_CHANGED = re.compile(r"\bchanged=(\d+)")
@@ -152,10 +160,55 @@ class Deployment:
 
 
 @pytest.fixture(scope="session")
-def deployment(local_stack: subprocess.CompletedProcess[str]) -> Iterator[Deployment]:
-    """site.yml with deployment_name=ecs-dl-it, run ONCE; teardown.yml again at session end."""
+def model_server() -> Iterator[str]:
+    """http://127.0.0.1:PORT/ serving ../shared/models/tflite (python3 -m http.server), the
+    stand-in for github.com/google-coral/test_data, which these machines cannot reach."""
+    from tests.conftest import free_port
+
+    if not (SHARED_TFLITE / DEFAULT_MODEL_FILE).is_file():
+        pytest.fail(f"the shared test models are missing: {SHARED_TFLITE / DEFAULT_MODEL_FILE}")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+         str(SHARED_TFLITE), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, server)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def wait_for_http(url: str, process: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """Wait until `url` answers (any HTTP status), failing if `process` ends first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{url} did not answer (exit {process.poll()})", pytrace=False)
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def deployment(
+    local_stack: subprocess.CompletedProcess[str], model_server: str
+) -> Iterator[Deployment]:
+    """site.yml with deployment_name=ecs-dl-it, run ONCE, its model the default one downloaded
+    from model_server; teardown.yml again at session end. Later runs of site.yml for it give
+    no model_source: the deployment keeps the one it has."""
     del local_stack
-    result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
+    result = run_playbook(
+        "site.yml", *DEPLOYMENT_ARGS, "-e", f"model_source={model_server}{DEFAULT_MODEL_FILE}"
+    )
     try:
         assert_playbook_ok(result, f"site.yml for {DEPLOYMENT_NAME}", "site-1.log")
         outputs_path = REPO_ROOT / "outputs" / f"{DEPLOYMENT_NAME}.json"

@@ -351,11 +351,27 @@ def test_15_spot_fleet_and_container_instances(deployment: Deployment, aws_clien
 
 
 def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
-    del deployment
+    """...and keeps the model the first run was given, though this run names none: the same
+    model in the outputs, nothing downloaded, uploaded or converted again."""
     result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "the second site.yml", "site-2.log")
     changed = recap_changed(result.stdout)
     assert changed == 0, f"the second site.yml changed {changed} things:\n{tail(result.stdout)}"
+    assert f"Model:     {deployment.outputs['model']['source']}" in result.stdout
+    assert (
+        json.loads(deployment.outputs_path.read_text())["model_uri"]
+        == deployment.outputs["model_uri"]
+    )
+    for task in ("models : Download the model from", "models : Run the conversion task"):
+        assert task_status(result.stdout, task) == "skipping", f"{task}:\n{tail(result.stdout)}"
+
+
+def task_status(stdout: str, name: str) -> str:
+    """How the task whose header starts with `name` ended: the first word of its first line
+    (ok, changed, skipping, ...)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"TASK [{name}"))
+    return next(line for line in lines[start + 1 :] if line.strip()).split(":")[0]
 
 
 # --- teardown ------------------------------------------------------------------------------------
