@@ -351,3 +351,59 @@ def test_predict_refuses_a_bad_picture_before_anything(
     started = [t for t in PREDICT_LATER_TASKS if f"TASK [{t}" in result.stdout]
     assert not started, f"predict.yml went on to {started}:\n{tail(result.stdout)}"
     assert_nothing_created(BAD_NAME)
+
+
+# -- the settings of train.yml and predict.yml: each bad value stops the playbook in its first
+# task, with one line, before the deployment is looked up or anything runs --------------------
+SETTINGS_CASES = [
+    # (id, playbook, extra vars, fragment of the message)
+    ("train-dataset-unknown", "train", {"train_dataset": "cifar"},
+     "train_dataset=cifar: no such dataset; give one of digits, mnist"),
+    ("train-mnist-without-data", "train", {"train_dataset": "mnist", "train_data": ""},
+     "train_data is empty: train_dataset=mnist reads the MNIST idx files from it"),
+    ("train-data-not-a-url", "train", {"train_dataset": "mnist", "train_data": "/tmp/mnist"},
+     "train_data=/tmp/mnist: not an s3:// or http(s):// prefix"),
+    ("train-epochs-negative", "train", {"train_epochs": -1},
+     "train_epochs=-1: the passes over the data are a whole number from 1 to 1000"),
+    ("train-epochs-zero", "train", {"train_epochs": 0}, "train_epochs=0: the passes"),
+    ("train-epochs-word", "train", {"train_epochs": "ten"}, "train_epochs=ten: the passes"),
+    ("train-batch-size-zero", "train", {"train_batch_size": 0},
+     "train_batch_size=0: the samples per step are a whole number from 1 to 65536"),
+    ("train-workers-zero", "train", {"workers": 0},
+     "workers=0 servers=1: a job has 1 to 32 workers and 1 to 8 servers"),
+    ("train-dist-epochs", "train", {"workers": 2, "train_epochs": 0}, "train_epochs=0: the passes"),
+    ("predict-no-image", "predict", {"image": ""}, "Give the picture to classify"),
+    ("predict-top-zero", "predict", {"image": "s3://b/cat.jpg", "predict_top": 0},
+     "predict_top=0: the labels to print are a whole number from 1 to 100"),
+    ("predict-threshold-above-one", "predict",
+     {"image": "s3://b/cat.jpg", "predict_threshold": 1.5},
+     "predict_threshold=1.5: the cat probability that makes a cat is a number from 0 to 1"),
+    ("predict-threshold-word", "predict", {"image": "s3://b/cat.jpg", "predict_threshold": "half"},
+     "predict_threshold=half"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("playbook", "extra", "fragment"),
+    [c[1:] for c in SETTINGS_CASES],
+    ids=[c[0] for c in SETTINGS_CASES],
+)
+def test_a_bad_setting_stops_train_or_predict_in_their_first_task(
+    local_stack, playbook: str, extra: dict[str, object], fragment: str
+) -> None:
+    """No deployment named BAD_NAME exists: the setting must be refused before that is found."""
+    result = subprocess.run(
+        ["ansible-playbook", f"playbooks/{playbook}.yml",
+         "-e", json.dumps({"deployment_name": BAD_NAME, **extra})],
+        cwd=REPO_ROOT,
+        env=playbook_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert_failed_clearly(result, fragment)
+    tasks = [line for line in result.stdout.splitlines() if line.startswith("TASK [")]
+    assert len(tasks) == 1 and tasks[0].startswith("TASK [Check the settings"), tasks
+    assert_nothing_created(BAD_NAME)

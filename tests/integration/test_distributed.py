@@ -80,7 +80,8 @@ def docker_inspect(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def two_worker_job(deployment: Deployment) -> subprocess.CompletedProcess[str]:
-    args = ("-e", "workers=2", "-e", "servers=1")
+    # train_batch_size: the run's own settings reach every process (the default is 64).
+    args = ("-e", "workers=2", "-e", "servers=1", "-e", "train_batch_size=32")
     result = run_playbook("playbooks/train.yml", *DEPLOYMENT_ARGS, *args)
     assert_playbook_ok(result, "train.yml -e workers=2 -e servers=1", "train-dist.log")
     return result
@@ -98,6 +99,9 @@ def test_a_two_worker_job_ends_with_the_same_weights_on_every_worker(
     }, tasks
     definition = deployment.outputs["task_definitions"]["dist"]
     assert {t["taskDefinitionArn"] for t in tasks} == {definition}
+    for task in tasks:
+        command = task["overrides"]["containerOverrides"][0]["command"]
+        assert command[command.index("--batch-size") + 1] == "32", command
 
     # Each worker's own log: its shard, its weights' checksum, its validation accuracy.
     group = deployment.outputs["log_group"]

@@ -219,6 +219,32 @@ def test_train_writes_the_checkpoint_to_the_models_bucket(
     assert accuracy and float(accuracy.group(1)) >= 0.9, tail(result.stdout)
 
 
+def test_train_settings_take_effect(deployment: Deployment, aws_client: Client) -> None:
+    """-e train_epochs and -e train_batch_size are what the task runs: 2 epochs (none after),
+    16 samples a step (so that the 1,437 training digits make the 50th batch, which 64 a step
+    never reach), in the task's command and in its log."""
+    result = run_playbook(
+        "playbooks/train.yml", *DEPLOYMENT_ARGS, "-e", "train_epochs=2", "-e", "train_batch_size=16"
+    )
+    assert_playbook_ok(result, "train.yml -e train_epochs=2 -e train_batch_size=16", "train-2.log")
+    stream = re.search(r"log: \S+?:(\S+/train/([0-9a-f-]+))", result.stdout)
+    assert stream, tail(result.stdout)
+    task = aws_client("ecs").describe_tasks(
+        cluster=deployment.outputs["cluster"], tasks=[stream.group(2)]
+    )["tasks"][0]
+    command = task["overrides"]["containerOverrides"][0]["command"]
+    assert command[command.index("--epochs") + 1] == "2", command
+    assert command[command.index("--batch-size") + 1] == "16", command
+    events = aws_client("logs").get_log_events(
+        logGroupName=deployment.outputs["log_group"],
+        logStreamName=stream.group(1),
+        startFromHead=True,
+    )["events"]
+    log = "\n".join(event["message"] for event in events)
+    assert "Epoch[1] Validation-accuracy=" in log and "Epoch[2]" not in log, log
+    assert "Epoch[0] Batch [50]" in log, log
+
+
 def test_ecs_starts_jupyter_again_when_its_container_dies(
     deployment: Deployment, aws_client: Client
 ) -> None:
