@@ -27,6 +27,9 @@ c.ServerApp.trust_xheaders = True
 c.ServerApp.root_dir = os.path.expanduser("~/work")
 # The URL opens JupyterLab (`jupyter lab`'s own default; also for `jupyter server`).
 c.ServerApp.default_url = "/lab"
+# JupyterLab calls nobody: no news feed (and no prompt asking about it), no update check.
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 c.PasswordIdentityProvider.hashed_password = _password_hash
 c.PasswordIdentityProvider.password_required = True
 c.PasswordIdentityProvider.allow_password_change = False

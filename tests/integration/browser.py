@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -41,8 +42,8 @@ PASSWORD_FIELD = (By.ID, "password_input")
 LOGIN_BUTTON = (By.ID, "login_submit")
 LOGIN_ERROR = (By.CSS_SELECTOR, ".message.error")
 
-# What the notebook view (Notebook 7, JupyterLab's widgets) shows, read in one go so that the
-# page cannot change between two lookups.
+# What the notebook view (JupyterLab) shows, read in one go so that the page cannot change
+# between two lookups.
 _NOTEBOOK_STATE_JS = """
 const text = (el) => (el.textContent || '').replace(/\\u00b6/g, ' ').replace(/\\s+/g, ' ').trim();
 const dialogs = [...document.querySelectorAll('.jp-Dialog-content')].map(
@@ -61,6 +62,22 @@ return {
     '.jp-RenderedMarkdown h1, .jp-RenderedMarkdown h2')].map(text),
 };
 """
+
+
+# After "Run All": each code cell's prompt ("[ ]:" never run, "[*]:" running, "[3]:" done),
+# what the outputs say (their MIME type and text) and how many pictures they drew.
+_RUN_STATE_JS = """
+const panel = document.querySelector('.jp-NotebookPanel');
+if (!panel) { return {panel: false}; }
+const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(
+  (p) => (p.textContent || '').trim());
+const outputs = [...panel.querySelectorAll('.jp-OutputArea-output')].map(
+  (o) => ({mime: o.getAttribute('data-mime-type') || '',
+           text: (o.innerText || o.textContent || '')}));
+return {panel: true, prompts, outputs,
+        images: panel.querySelectorAll('.jp-OutputArea-output img').length};
+"""
+_DONE_PROMPT = re.compile(r"^\[\d+\]:$")
 
 
 class BrowserError(RuntimeError):
@@ -161,8 +178,8 @@ def headless_chromium(timeout: float = 60.0) -> Iterator[WebDriver]:
 
 
 def notebook_url(base_url: str, notebook_path: str) -> str:
-    """The notebook's page in Notebook 7: BASE/notebooks/PATH."""
-    return urljoin(base_url, "notebooks/" + quote(notebook_path.lstrip("/")))
+    """The notebook's page in JupyterLab: BASE/lab/tree/PATH."""
+    return urljoin(base_url, "lab/tree/" + quote(notebook_path.lstrip("/")))
 
 
 def _on_login_page(driver: WebDriver) -> bool:
@@ -296,6 +313,115 @@ def open_notebook_and_screenshot(
                 headings=tuple(state["headings"]),
                 screenshot=screenshot_path,
                 seconds=time.monotonic() - start,
+            )
+        except TimeoutException as exc:
+            raise _failure(driver, screenshot_path, f"timed out: {exc.msg}") from None
+        except WebDriverException as exc:
+            raise _failure(driver, screenshot_path, f"the browser failed: {exc.msg}") from None
+
+
+@dataclass(frozen=True)
+class NotebookRunView:
+    """What the browser saw after JupyterLab's "Run All Cells" had run every code cell."""
+
+    landing_url: str  # where the base URL led after the login
+    prompts: tuple[str, ...]  # each code cell's prompt, "[1]:" ...
+    outputs: tuple[tuple[str, str], ...]  # (MIME type, text) of every output
+    images: int  # pictures among the outputs
+    screenshot: Path
+    seconds: float  # from the menu click until every cell had run
+
+
+def _click_menu(driver: WebDriver, menu: str, item: str, timeout: float) -> None:
+    """Open JupyterLab's main menu `menu` and click its entry `item`, by their labels."""
+    WebDriverWait(driver, timeout).until(
+        lambda d: any(
+            e.text.strip() == menu
+            for e in d.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel")
+        ),
+        message=f"no {menu!r} menu in JupyterLab's menu bar",
+    )
+    next(
+        e
+        for e in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel")
+        if e.text.strip() == menu
+    ).click()
+    entry = WebDriverWait(driver, timeout).until(
+        lambda d: next(
+            (e for e in d.find_elements(By.CSS_SELECTOR, ".lm-Menu-item")
+             if e.text.strip().startswith(item) and e.is_displayed()),
+            None,
+        ),
+        message=f"no {item!r} in the {menu!r} menu",
+    )  # fmt: skip
+    entry.click()
+
+
+def run_all_and_screenshot(
+    base_url: str,
+    password: str,
+    notebook_path: str,
+    screenshot_path: Path,
+    timeout: float = 180.0,
+) -> NotebookRunView:
+    """Log in, follow the base URL (JupyterLab), open `notebook_path`, choose Run > Run All
+    Cells as a person would, wait until every code cell has run, and screenshot the result."""
+    screenshot_path = Path(screenshot_path)
+    screenshot_path.parent.mkdir(parents=True, exist_ok=True)
+    with headless_chromium(timeout) as driver:
+        try:
+            driver.get(base_url)
+            if not _on_login_page(driver):
+                raise _failure(driver, screenshot_path, f"{base_url} did not ask for a password")
+            logged_in, message = _submit_password(driver, password, timeout)
+            if not logged_in:
+                raise _failure(driver, screenshot_path, f"the login was refused: {message!r}")
+            WebDriverWait(driver, timeout).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-LabShell"),
+                message="the base URL did not open JupyterLab",
+            )
+            landing = driver.current_url
+            driver.get(notebook_url(base_url, notebook_path))
+            state: dict[str, Any] = {}
+
+            def read(d: WebDriver) -> dict[str, Any]:
+                try:
+                    state.clear()
+                    state.update(d.execute_script(_RUN_STATE_JS) or {})
+                except WebDriverException:
+                    state.clear()
+                return state
+
+            WebDriverWait(driver, timeout, poll_frequency=0.25).until(
+                lambda d: read(d).get("panel") and read(d).get("prompts"),
+                message=f"JupyterLab showed no notebook {notebook_path}",
+            )  # fmt: skip
+            started = time.monotonic()
+            _click_menu(driver, "Run", "Run All Cells", timeout)
+            try:
+                WebDriverWait(driver, timeout, poll_frequency=0.5).until(
+                    lambda d: (
+                        (prompts := read(d).get("prompts"))
+                        and all(_DONE_PROMPT.match(p) for p in prompts)
+                    )
+                )
+            except TimeoutException:
+                raise _failure(
+                    driver, screenshot_path,
+                    f"Run All did not finish within {timeout:g} s (prompts {state.get('prompts')})",
+                ) from None  # fmt: skip
+            seconds = time.monotonic() - started
+            time.sleep(1.0)  # the last outputs (a figure) render after the prompt
+            read(driver)
+            if not driver.save_screenshot(str(screenshot_path)):
+                raise _failure(driver, screenshot_path, f"could not write {screenshot_path}")
+            return NotebookRunView(
+                landing_url=landing,
+                prompts=tuple(state["prompts"]),
+                outputs=tuple((o["mime"], o["text"]) for o in state["outputs"]),
+                images=int(state["images"]),
+                screenshot=screenshot_path,
+                seconds=seconds,
             )
         except TimeoutException as exc:
             raise _failure(driver, screenshot_path, f"timed out: {exc.msg}") from None

@@ -225,6 +225,53 @@ def get_notebook(
     return notebook
 
 
+def put_file(
+    session: requests.Session, base_url: str, path: str, data: bytes, timeout: float = 30.0
+) -> None:
+    """Upload `data` to the server path `path` through /api/contents, as JupyterLab's upload."""
+    import base64
+
+    response = session.put(
+        api_url(base_url, f"api/contents/{path}"),
+        json={"type": "file", "format": "base64", "content": base64.b64encode(data).decode()},
+        timeout=timeout,
+    )
+    if response.status_code not in (200, 201):
+        raise JupyterError(f"PUT {path}: HTTP {response.status_code}: {response.text[:300]!r}")
+
+
+def put_notebook(
+    session: requests.Session, base_url: str, path: str, cells: list[str], timeout: float = 30.0
+) -> None:
+    """Save a notebook of these code cells at the server path `path`."""
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "cells": [
+            {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": None,
+             "outputs": [], "source": source}
+            for i, source in enumerate(cells)
+        ],
+    }  # fmt: skip
+    response = session.put(
+        api_url(base_url, f"api/contents/{path}"),
+        json={"type": "notebook", "content": notebook},
+        timeout=timeout,
+    )
+    if response.status_code not in (200, 201):
+        raise JupyterError(f"PUT {path}: HTTP {response.status_code}: {response.text[:300]!r}")
+
+
+def delete_path(session: requests.Session, base_url: str, path: str, timeout: float = 30.0) -> None:
+    """Delete the server path `path` (a file or a notebook); missing is fine."""
+    response = session.delete(api_url(base_url, f"api/contents/{path}"), timeout=timeout)
+    if response.status_code not in (204, 404):
+        raise JupyterError(f"DELETE {path}: HTTP {response.status_code}: {response.text[:300]!r}")
+
+
 def list_kernels(
     session: requests.Session, base_url: str, timeout: float = 30.0
 ) -> list[dict[str, Any]]:

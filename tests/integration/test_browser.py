@@ -21,6 +21,7 @@ from tests.integration.browser import (
     find_chromedriver,
     find_chromium,
     open_notebook_and_screenshot,
+    run_all_and_screenshot,
     try_login,
 )
 from tests.integration.conftest import ARTIFACTS
@@ -78,7 +79,7 @@ def test_password_opens_the_notebook(
 
     print(f"notebook view in {view.seconds:.1f} s: {view}")
     assert view.url.startswith(jupyter_access.url), view
-    assert "/notebooks/" in view.url, view
+    assert "/lab/tree/" in view.url, view
     assert Path(jupyter_access.notebook).stem in view.page_title, view
     assert view.code_cells >= 1, view
     assert view.cells > view.code_cells, f"no Markdown cell rendered: {view}"
@@ -106,3 +107,32 @@ def test_wrong_password_does_not_open_the_notebook(
     assert "/login" in outcome.url, outcome
     assert outcome.login_form, outcome
     assert not outcome.notebook_view, outcome
+
+
+def test_run_all_classifies_the_sample_cat_with_nothing_typed(
+    browser_available: None, jupyter_access: Any, browser_artifacts: Path
+) -> None:
+    """The URL opens JupyterLab; classify.ipynb, Run > Run All Cells, nothing typed: every
+    cell runs, without an error, and it says CAT for the sample picture site.yml put in the
+    input bucket, with the picture drawn."""
+    shot = browser_artifacts / "run-all.png"
+    shot.unlink(missing_ok=True)
+
+    run = run_all_and_screenshot(
+        jupyter_access.url,
+        jupyter_access.password,
+        jupyter_access.notebook,
+        shot,
+        timeout=max(BROWSER_TIMEOUT, 180),
+    )
+
+    print(f"Run All in {run.seconds:.1f} s: {run.prompts}")
+    assert "/lab" in run.landing_url, run.landing_url
+    assert run.prompts and all(p not in ("[ ]:", "[*]:") for p in run.prompts), run.prompts
+    text = "\n".join(t for _, t in run.outputs)
+    errors = [t for mime, t in run.outputs if "error" in mime or "Traceback" in t]
+    assert not errors, errors
+    assert "samples/chelsea.jpg" in text, text
+    assert "CAT (cat probability" in text, text
+    assert run.images == 1, f"{run.images} pictures drawn"
+    assert shot.stat().st_size > 20_000, f"{shot} is suspiciously small (a blank page?)"

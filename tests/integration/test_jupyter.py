@@ -21,11 +21,14 @@ from tests.integration.jupyter_api import (
     LoginRefused,
     api_status,
     api_url,
+    delete_path,
     get_notebook,
     is_logged_in,
     list_contents,
     list_kernels,
     login,
+    put_file,
+    put_notebook,
     run_notebook,
     wait_until_answers,
 )
@@ -49,6 +52,38 @@ def jupyter_session(jupyter_access: Any) -> requests.Session:
     """A client logged in with the right password (the server answering first)."""
     wait_until_answers(jupyter_access.url, timeout=ANSWER_TIMEOUT)
     return login(jupyter_access.url, jupyter_access.password)
+
+
+def tiny_wheel(name: str, version: str = "0.1") -> tuple[str, bytes]:
+    """A pure-Python wheel of one module `name` that says where it was imported from."""
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    files = {
+        f"{name}/__init__.py": b"import os\nWHERE = os.path.dirname(__file__)\n",
+        f"{name}-{version}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        ),
+        f"{name}-{version}.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: ecs-dl-tests\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
+    }
+    record = (
+        "".join(
+            f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+            for path, data in files.items()
+        )
+        + f"{name}-{version}.dist-info/RECORD,,\n"
+    )
+    files[f"{name}-{version}.dist-info/RECORD"] = record.encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return f"{name}-{version}-py3-none-any.whl", buffer.getvalue()
 
 
 def image_preamble(image: str) -> str:
@@ -179,3 +214,49 @@ def test_a_failing_notebook_reports_the_traceback_and_frees_its_kernel(
     assert f"{missing}: no such file" in failure.value.evalue
     assert "Traceback" in failure.value.traceback
     assert {k["id"] for k in list_kernels(jupyter_session, jupyter_access.url)} <= before
+
+
+def test_the_classify_notebook_runs_with_nothing_typed(
+    jupyter_access: Any, jupyter_session: requests.Session
+) -> None:
+    """No IMAGE given: the notebook classifies the sample cat site.yml put in the input bucket."""
+    run = run_notebook(
+        jupyter_session, jupyter_access.url, jupyter_access.notebook, timeout=NOTEBOOK_TIMEOUT
+    )
+    output = run.text
+    assert "samples/chelsea.jpg" in output, output
+    assert [word for word, _ in VERDICT.findall(output)] == ["CAT"], output
+
+
+def test_pip_install_user_works_and_the_kernel_sees_it(
+    jupyter_access: Any, jupyter_session: requests.Session
+) -> None:
+    """The notebook user (not root, who owns the image's venv) installs a package with
+    `%pip install` (pip's --user is the image's default) and with `%pip install --user`; both
+    go to ~/.local, and the running kernel imports them without a restart. The wheels are
+    uploaded through the API: these machines reach no package index from the container."""
+    names = ("ecsdl_pip_probe_a", "ecsdl_pip_probe_b")
+    wheels = [tiny_wheel(name) for name in names]
+    notebook = "pip-probe.ipynb"
+    try:
+        for filename, data in wheels:
+            put_file(jupyter_session, jupyter_access.url, filename, data)
+        put_notebook(
+            jupyter_session,
+            jupyter_access.url,
+            notebook,
+            [
+                f"%pip install --no-index --no-deps /home/jovyan/work/{wheels[0][0]}",
+                f"%pip install --user --no-index --no-deps /home/jovyan/work/{wheels[1][0]}",
+                f"import {names[0]}, {names[1]}\n"
+                f"print('A', {names[0]}.WHERE)\nprint('B', {names[1]}.WHERE)",
+            ],
+        )
+        run = run_notebook(jupyter_session, jupyter_access.url, notebook, timeout=NOTEBOOK_TIMEOUT)
+    finally:
+        for path in (notebook, *(filename for filename, _ in wheels)):
+            delete_path(jupyter_session, jupyter_access.url, path)
+    output = run.text
+    site = "/home/jovyan/.local/lib/python3.11/site-packages"
+    assert f"Successfully installed {names[0].replace('_', '-')}-0.1" in output, output
+    assert f"A {site}/{names[0]}" in output and f"B {site}/{names[1]}" in output, output
