@@ -215,6 +215,18 @@ def _submit_password(driver: WebDriver, password: str, timeout: float) -> tuple[
     return False, " ".join(e.text.strip() for e in errors if e.text.strip())
 
 
+def _log_in(
+    driver: WebDriver, url: str, password: str, screenshot_path: Path, timeout: float
+) -> None:
+    """Ask for `url`, which must send the browser to the login page, and log in there."""
+    driver.get(url)
+    if not _on_login_page(driver):
+        raise _failure(driver, screenshot_path, f"{url} did not ask for a password")
+    logged_in, message = _submit_password(driver, password, timeout)
+    if not logged_in:
+        raise _failure(driver, screenshot_path, f"the login was refused: {message!r}")
+
+
 def _notebook_state(driver: WebDriver) -> dict[str, Any]:
     try:
         return driver.execute_script(_NOTEBOOK_STATE_JS) or {"panel": False}
@@ -268,12 +280,7 @@ def open_notebook_and_screenshot(
     url = notebook_url(base_url, notebook_path)
     with headless_chromium(timeout) as driver:
         try:
-            driver.get(url)
-            if not _on_login_page(driver):
-                raise _failure(driver, screenshot_path, f"{url} did not ask for a password")
-            logged_in, message = _submit_password(driver, password, timeout)
-            if not logged_in:
-                raise _failure(driver, screenshot_path, f"the login was refused: {message!r}")
+            _log_in(driver, url, password, screenshot_path, timeout)
             state: dict[str, Any] = {}
 
             def rendered(d: WebDriver) -> bool:
@@ -370,12 +377,7 @@ def run_all_and_screenshot(
     screenshot_path.parent.mkdir(parents=True, exist_ok=True)
     with headless_chromium(timeout) as driver:
         try:
-            driver.get(base_url)
-            if not _on_login_page(driver):
-                raise _failure(driver, screenshot_path, f"{base_url} did not ask for a password")
-            logged_in, message = _submit_password(driver, password, timeout)
-            if not logged_in:
-                raise _failure(driver, screenshot_path, f"the login was refused: {message!r}")
+            _log_in(driver, base_url, password, screenshot_path, timeout)
             WebDriverWait(driver, timeout).until(
                 lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-LabShell"),
                 message="the base URL did not open JupyterLab",

@@ -102,8 +102,15 @@ CASES = [
 
 
 def run_site(extra_vars: dict[str, object], *args: str, env: dict[str, str] | None = None):
+    return run_with_vars("site.yml", extra_vars, *args, env=env)
+
+
+def run_with_vars(
+    playbook: str, extra_vars: dict[str, object], *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook PLAYBOOK with the extra vars as one JSON -e (types kept)."""
     return subprocess.run(
-        ["ansible-playbook", "site.yml", "-e", json.dumps(extra_vars), *args],
+        ["ansible-playbook", playbook, "-e", json.dumps(extra_vars), *args],
         cwd=REPO_ROOT,
         env=env or playbook_env(),
         stdout=subprocess.PIPE,
@@ -332,21 +339,7 @@ def test_predict_refuses_a_bad_picture_before_anything(
 ) -> None:
     """No deployment named BAD_NAME exists: the picture must be refused before it is looked up."""
     image = make_image(tmp_path)
-    result = subprocess.run(
-        [
-            "ansible-playbook",
-            "playbooks/predict.yml",
-            "-e",
-            json.dumps({"deployment_name": BAD_NAME, "image": image}),
-        ],
-        cwd=REPO_ROOT,
-        env=playbook_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_with_vars("playbooks/predict.yml", {"deployment_name": BAD_NAME, "image": image})
     assert_failed_clearly(result, fragment)
     started = [t for t in PREDICT_LATER_TASKS if f"TASK [{t}" in result.stdout]
     assert not started, f"predict.yml went on to {started}:\n{tail(result.stdout)}"
@@ -392,17 +385,7 @@ def test_a_bad_setting_stops_train_or_predict_in_their_first_task(
     local_stack, playbook: str, extra: dict[str, object], fragment: str
 ) -> None:
     """No deployment named BAD_NAME exists: the setting must be refused before that is found."""
-    result = subprocess.run(
-        ["ansible-playbook", f"playbooks/{playbook}.yml",
-         "-e", json.dumps({"deployment_name": BAD_NAME, **extra})],
-        cwd=REPO_ROOT,
-        env=playbook_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-        check=False,
-    )  # fmt: skip
+    result = run_with_vars(f"playbooks/{playbook}.yml", {"deployment_name": BAD_NAME, **extra})
     assert_failed_clearly(result, fragment)
     tasks = [line for line in result.stdout.splitlines() if line.startswith("TASK [")]
     assert len(tasks) == 1 and tasks[0].startswith("TASK [Check the settings"), tasks

@@ -1,5 +1,5 @@
-"""After site.yml: the image is in the registry under both tags and can be pulled; the model is
-in the models bucket with its sha256.
+"""After site.yml: the image is in the registry under both tags and can be pulled, and it
+classifies from the buckets (the model's files in the bucket: test_model.py).
 
 The local registry stands for ECR's endpoint. The idempotence of the image roles (no rebuild,
 no push, no re-upload) is checked by test_site.py's second site.yml run (changed=0 overall).
@@ -7,7 +7,6 @@ no push, no re-upload) is checked by test_site.py's second site.yml run (changed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import urllib.request
@@ -17,11 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import REPO_ROOT, Deployment
+from tests.integration.conftest import Deployment
 
 Client = Callable[[str], Any]
-SHARED_MODELS = (REPO_ROOT / ".." / "shared" / "models" / "imagenet-mobilenet").resolve()
-MODEL_NAME = "mobilenet_v1_0.5_160"
 MANIFEST_TYPES = ", ".join(
     (
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -88,33 +85,6 @@ def test_no_password_left_in_the_docker_config(deployment: Deployment) -> None:
     config = Path(f"/var/tmp/ecs-dl-image-build/{deployment.name}/docker-config/config.json")
     if config.exists():
         assert json.loads(config.read_text()).get("auths", {}) == {}, config.read_text()
-
-
-def test_outputs_have_the_model_uri(deployment: Deployment) -> None:
-    bucket = deployment.outputs["buckets"]["models"]
-    assert deployment.outputs.get("model_uri") == (
-        f"s3://{bucket}/models/{MODEL_NAME}/{MODEL_NAME}"
-    ), deployment.outputs
-
-
-@pytest.mark.parametrize(
-    "filename", [f"{MODEL_NAME}-symbol.json", f"{MODEL_NAME}-0000.params", "labels.txt"]
-)
-def test_model_objects_carry_their_sha256(
-    deployment: Deployment, aws_client: Client, filename: str
-) -> None:
-    local = SHARED_MODELS / filename
-    assert local.is_file(), f"the shared test model is missing: {local}"
-    expected = hashlib.sha256(local.read_bytes()).hexdigest()
-    bucket = deployment.outputs["buckets"]["models"]
-    s3 = aws_client("s3")
-    key = f"models/{MODEL_NAME}/{filename}"
-    head = s3.head_object(Bucket=bucket, Key=key)
-    assert head["Metadata"].get("sha256") == expected, head["Metadata"]
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert hashlib.sha256(body).hexdigest() == expected
-    sums = s3.get_object(Bucket=bucket, Key=f"models/{MODEL_NAME}/SHA256SUMS")["Body"].read()
-    assert f"{expected}  {filename}" in sums.decode().splitlines()
 
 
 def test_container_classifies_from_the_buckets(
