@@ -232,7 +232,19 @@ BAD_MODEL = [
     ("symbol-a-folder", _replace_symbol_by_a_folder, str, "symbol.json is a folder, not a file"),
     ("labels-missing", lambda p: (p.parent / "labels.txt").unlink(), str, "no labels beside it"),
     ("a-file-not-the-prefix", None, lambda p: f"{p}-symbol.json", "give the prefix"),
-    ("a-folder", None, lambda p: str(p.parent), "is a folder; give the checkpoint's prefix"),
+    ("a-folder", None, lambda p: str(p.parent), "is a folder; give the model in it"),
+    (
+        "tflite-missing",
+        None,
+        lambda p: f"{p.parent}/nothing.tflite",
+        "is not a TFLite model on this machine: no file",
+    ),
+    (
+        "tflite-a-folder",
+        lambda p: (p.parent / "m.tflite").mkdir(),
+        lambda p: f"{p.parent}/m.tflite",
+        "m.tflite is a folder, not a file",
+    ),
     ("s3-url", None, lambda p: "s3://bucket/models/mobilenet", "neither a path"),
     ("url-without-path", None, lambda p: "https://example.com", "neither a path"),
     ("not-a-string", None, lambda p: ["a", "b"], "model_source must be a path"),
@@ -248,6 +260,30 @@ def test_model_source_bad(checkpoint: Path, spoil: Any, source: Any, fragment: s
     errors = v.validate_model_source(source(checkpoint))
     assert len(errors) == 1 and fragment in errors[0], errors
     assert "\n" not in errors[0]
+
+
+def test_model_source_tflite_here_or_at_a_url_passes(tmp_path: Path) -> None:
+    model = tmp_path / "mobilenet_v2_1.0_224_quant.tflite"
+    model.write_bytes(b"TFL3")
+    assert v.validate_model_source(str(model)) == []
+    assert v.validate_model_source("https://example.com/m/mobilenet.tflite") == []
+    assert v.validate_model_source("https://example.com/m/MOBILENET.TFLITE") == []
+
+
+@pytest.mark.parametrize(
+    ("sha256", "ok"),
+    [("", True), (None, True), ("7aad0c74c5e3c06e5eb3c827e13304fd" * 2, True),
+     ("7AAD0C74C5E3C06E5EB3C827E13304FD" * 2, True),
+     ("7aad0c74", False), ("z" * 64, False), (12, False)],
+)  # fmt: skip
+def test_model_sha256_is_64_hex_digits(sha256: Any, ok: bool) -> None:
+    errors = v.validate_model_source("", sha256=sha256)
+    assert (
+        errors == []
+        if ok
+        else errors == [f"model_sha256 '{sha256}' is not a SHA-256 digest (64 hex digits)"]
+    )
+    assert (run_validation(model_sha256=sha256).errors == []) is ok
 
 
 def test_model_source_folder_suggests_the_prefix_in_it(checkpoint: Path) -> None:
