@@ -153,3 +153,26 @@ def test_load_model_without_sha256sums_loads_unchecked(model_copy):
     assert not (Path(model_copy).parent / CHECKSUMS).exists()
     assert len(load_model(model_copy).labels) == 1000
 
+
+def test_probabilities_output_is_used_as_it_is(tmp_path):
+    """A data node with ecsdl_output=probabilities (import-tflite's models): rows that do not sum
+    to exactly 1 (quantized probabilities) are not softmaxed again."""
+    import mxnet as mx
+
+    prefix = str(tmp_path / "quantized")
+    data = mx.sym.var(
+        "data", attr={"ecsdl_input_shape": "(1, 3, 4, 4)", "ecsdl_output": "probabilities"}
+    )
+    pooled = mx.sym.Pooling(data, kernel=(1, 1), global_pool=True, pool_type="avg")
+    out = mx.sym.FullyConnected(mx.sym.Flatten(pooled), num_hidden=3, name="fc")
+    out.save(f"{prefix}-symbol.json")
+    weight = np.zeros((3, 3), np.float32)
+    bias = np.array([0.5, 0.25, 0.2421875], np.float32)  # sums to 0.9921875
+    mx.nd.save(
+        f"{prefix}-0000.params",
+        {"arg:fc_weight": mx.nd.array(weight), "arg:fc_bias": mx.nd.array(bias)},
+    )
+    (tmp_path / "labels.txt").write_text("a\nb\nc\n")
+    model = load_model(prefix)
+    assert model.spec.probabilities and (model.spec.height, model.spec.width) == (4, 4)
+    assert model.predict(np.zeros((1, 3, 4, 4), np.float32)).tolist() == [bias.tolist()]

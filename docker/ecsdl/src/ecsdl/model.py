@@ -3,7 +3,9 @@ local path or s3://, loaded for CPU inference, float16-stored parameters include
 
 The input shape comes, in this order, from: the caller (`--input-size`), the data node's
 `__shape__` or `ecsdl_input_shape` attribute (models made by `train` carry it), a trailing
-`_<size>` in the prefix's name (`mobilenet_v1_0.5_160` -> 160), else 224 with 3 channels.
+`_<size>` in the prefix's name (`mobilenet_v1_0.5_160` -> 160), else 224 with 3 channels. A data
+node whose `ecsdl_output` attribute is `probabilities` (models made by `import-tflite`) says the
+output already is class probabilities, used as they are (not renormalised).
 
 When a `SHA256SUMS` file (`sha256sum` format) is beside the prefix, each file loaded from that
 folder (symbol, params, labels) must be listed in it with its sha256; without one (a user's own
@@ -46,6 +48,8 @@ class InputSpec:
     height: int = DEFAULT_SIZE
     width: int = DEFAULT_SIZE
     crop: float = DEFAULT_CROP
+    # the output already is probabilities (the data node's ecsdl_output attribute)
+    probabilities: bool = False
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -72,7 +76,10 @@ def input_spec(symbol: dict[str, Any], prefix: str, size: int | None = None) -> 
             height = width = int(match.group(1))
     if size is not None:
         height = width = size
-    return InputSpec(channels=channels, height=height, width=width, crop=crop)
+    probabilities = attrs.get("ecsdl_output") == "probabilities"
+    return InputSpec(
+        channels=channels, height=height, width=width, crop=crop, probabilities=probabilities
+    )
 
 
 def parse_labels(data: bytes, uri: str) -> list[str]:
@@ -176,6 +183,8 @@ class Model:
 
         output = self.net(mx.nd.array(batch, dtype="float32")).asnumpy().astype(np.float64)
         output = output.reshape(output.shape[0], -1)
+        if self.spec.probabilities:
+            return output
         return as_probabilities(output)
 
 
