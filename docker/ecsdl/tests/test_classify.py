@@ -5,9 +5,9 @@ import io
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
+from imagenet_labels import CAT_LABEL_LINES, imagenet_like_labels
 
 from ecsdl.classify import (
-    CAT_CLASSES,
     EXIT_IMAGE_ERROR,
     EXIT_MODEL_ERROR,
     EXIT_OK,
@@ -15,6 +15,7 @@ from ecsdl.classify import (
     EXIT_USAGE,
     Result,
     build_parser,
+    cat_classes,
     cat_probability,
     main,
     top_k,
@@ -23,21 +24,59 @@ from ecsdl.classify import (
 from ecsdl.sources import SourceError
 
 
-def test_cat_classes_are_imagenet_281_to_285():
-    assert list(CAT_CLASSES) == [281, 282, 283, 284, 285]
+@pytest.mark.parametrize(
+    ("background", "expected"),
+    [(False, [281, 282, 283, 284, 285]), (True, [282, 283, 284, 285, 286])],
+    ids=["1000-classes", "1001-classes-background-first"],
+)
+def test_cat_classes_are_found_by_label(background, expected):
+    assert cat_classes(imagenet_like_labels(background)) == expected
 
 
-def test_cat_probability_sums_the_five_cat_classes():
+@pytest.mark.parametrize(
+    ("label", "is_cat"),
+    [
+        ("tabby, tabby cat", True),
+        ("tabby", True),
+        ("Tiger Cat", True),
+        ("Siamese cat, Siamese", True),
+        (" Egyptian cat ", True),
+        ("tiger, Panthera tigris", False),
+        ("tiger shark, Galeocerdo cuvieri", False),
+        ("cougar, puma, catamount", False),
+        ("a tabby", False),
+    ],
+)
+def test_cat_classes_match_the_first_name_of_a_label(label, is_cat):
+    assert cat_classes(["background", label]) == ([1] if is_cat else [])
+
+
+def test_cat_classes_are_empty_for_a_model_without_cat_labels():
+    assert cat_classes([str(digit) for digit in range(10)]) == []
+
+
+def test_cat_probability_sums_the_cat_classes():
     probs = np.zeros((2, 1000))
     probs[0, 281:286] = [0.1, 0.2, 0.05, 0.05, 0.1]
     probs[0, 0] = 0.5
     probs[1, 280] = 0.6  # grey fox
     probs[1, 286] = 0.4  # cougar
-    assert cat_probability(probs) == pytest.approx([0.5, 0.0])
+    classes = cat_classes(imagenet_like_labels())
+    assert cat_probability(probs, classes) == pytest.approx([0.5, 0.0])
 
 
-def test_cat_probability_is_zero_for_non_imagenet_models():
-    assert cat_probability(np.full((1, 10), 0.1)).tolist() == [0.0]
+def test_cat_probability_is_zero_without_cat_classes():
+    assert cat_probability(np.full((1, 10), 0.1), []).tolist() == [0.0]
+
+
+def test_a_1001_class_model_finds_its_cats(tiny_1001_model, images, json_lines, capsys):
+    argv = ["--model", tiny_1001_model, "--json", images["red"], images["blue"]]
+    code, out, err = run(argv, capsys)
+    assert code == EXIT_OK, err
+    red, blue = json_lines(out)
+    assert red["is_cat"] is True and red["cat_probability"] > 0.9
+    assert {entry["label"] for entry in red["top"]} == set(CAT_LABEL_LINES)
+    assert blue["is_cat"] is False and blue["top"][0]["label"] == "class 0"
 
 
 def test_top_k_is_sorted():

@@ -10,8 +10,10 @@ from ecsdl.preprocess import ImageError, batch, crop_box, decode, to_array
 @pytest.mark.parametrize(
     ("width", "height", "fraction", "box"),
     [
-        (100, 100, 0.875, (6, 6, 94, 94)),
+        (100, 100, 0.875, (6, 6, 93, 93)),
         (451, 300, 0.875, (94, 19, 356, 281)),
+        (640, 427, 0.875, (133, 27, 506, 400)),  # scikit-image's rocket: 373.625 -> 373
+        (100, 100, 0.29, (35, 35, 64, 64)),
         (300, 451, 1.0, (0, 75, 300, 375)),
         (8, 8, 1.0, (0, 0, 8, 8)),
     ],

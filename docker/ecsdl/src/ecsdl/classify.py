@@ -1,8 +1,9 @@
 """`classify`: is there a cat in these images? ImageNet classifiers in MXNet checkpoint format.
 
 Every readable image goes through the model in ONE forward pass. For each image: the summed
-probability of the ImageNet cat classes 281..285 (tabby, tiger cat, Persian, Siamese, Egyptian
-cat), the verdict `is_cat` (that sum >= --threshold) and the top-K labels. `--output` also
+probability of the ImageNet cat classes (tabby, tiger cat, Persian, Siamese, Egyptian cat), found
+by their labels (281..285 in a 1000-class model, 282..286 in a 1001-class one with `background`
+first), the verdict `is_cat` (that sum >= --threshold) and the top-K labels. `--output` also
 writes the JSON lines to a local path or an s3:// object.
 """
 
@@ -23,9 +24,10 @@ from ecsdl.model import Model, load_model
 from ecsdl.preprocess import batch, decode, to_array
 from ecsdl.sources import is_http, is_s3, read_bytes, write_bytes
 
-# ImageNet-1k class indices 281..285: tabby, tiger cat, Persian cat, Siamese cat, Egyptian cat.
-CAT_CLASSES = range(281, 286)
-IMAGENET_CLASSES = 1000
+# ImageNet's five cat classes, by the first comma-separated name of their labels ("tabby, tabby
+# cat", "Siamese cat, Siamese"): indices 281..285 of a 1000-class model, 282..286 of a 1001-class
+# one (TFLite's, `background` first). Found by label, so any class order works.
+CAT_LABELS = ("tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat")
 # A cat when the model puts at least half its mass on the cat classes: the summed probability is
 # the model's P(cat) once the 1000 classes are folded into cat / not cat, and 0.5 is that binary
 # question's natural boundary. The shared MobileNets give 0.88-0.97 for a cat photo and < 0.01
@@ -63,12 +65,19 @@ class Result:
         return f"{self.image}: {verdict} (cat probability {self.cat_probability:.3f}); top: {tops}"
 
 
-def cat_probability(probabilities: np.ndarray) -> np.ndarray:
-    """Summed probability of the cat classes per row; 0 for models that are not ImageNet-1k."""
+def cat_classes(labels: Sequence[str]) -> list[int]:
+    """The indices of the labels whose first comma-separated name is one of CAT_LABELS (case
+    does not matter); [] for a model without them (the digits of `train`, ...)."""
+    wanted = {name.casefold() for name in CAT_LABELS}
+    return [i for i, label in enumerate(labels) if label.split(",")[0].strip().casefold() in wanted]
+
+
+def cat_probability(probabilities: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """Summed probability of the classes `classes` (cat_classes) per row; 0 without any."""
     probabilities = np.atleast_2d(probabilities)
-    if probabilities.shape[1] != IMAGENET_CLASSES:
+    if not classes:
         return np.zeros(probabilities.shape[0])
-    return probabilities[:, CAT_CLASSES.start : CAT_CLASSES.stop].sum(axis=1)
+    return probabilities[:, list(classes)].sum(axis=1)
 
 
 def top_k(row: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, float | str]]:
@@ -95,7 +104,7 @@ def classify_arrays(
     if not arrays:
         return []
     probabilities = model.predict(batch(list(arrays)))
-    cats = cat_probability(probabilities)
+    cats = cat_probability(probabilities, cat_classes(model.labels))
     return [
         Result(
             image=name,
@@ -179,14 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="classify",
         description=(
             "Classify images with an MXNet ImageNet classifier and say whether each shows a cat "
-            "(the summed probability of ImageNet classes 281..285, tabby to Egyptian cat). "
-            "All readable images go through the model in one forward pass."
+            "(the summed probability of the ImageNet cat classes, tabby, tiger cat, Persian, "
+            "Siamese and Egyptian cat, found by their labels). All readable images go through "
+            "the model in one forward pass."
         ),
         epilog=(
             "Preprocessing: central square crop (87.5% of the shorter side unless the model "
             "says otherwise), bilinear resize to the model's input size, RGB float32 in [0, 255], "
-            "NCHW. The cat verdict only means something for ImageNet-1k models (1000 classes); "
-            "for others, such as the digit models of `train`, is_cat is false and "
+            "NCHW. The cat verdict only means something for ImageNet models (1000 classes, or 1001 "
+            "with background first, as imported by `ecsdl import-tflite`); for models without "
+            "those labels, such as the digit models of `train`, is_cat is false and "
             "cat_probability 0. Exit status: 0 all images classified, 1 some image could not be "
             "read (the others are still reported), 2 usage error, 3 model or labels missing or "
             "unloadable, 4 the results could not be written to --output (stdout still has "

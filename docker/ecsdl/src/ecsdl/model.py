@@ -3,11 +3,18 @@ local path or s3://, loaded for CPU inference, float16-stored parameters include
 
 The input shape comes, in this order, from: the caller (`--input-size`), the data node's
 `__shape__` or `ecsdl_input_shape` attribute (models made by `train` carry it), a trailing
-`_<size>` in the prefix's name (`mobilenet_v1_0.5_160` -> 160), else 224 with 3 channels.
+`_<size>` in the prefix's name (`mobilenet_v1_0.5_160` -> 160), else 224 with 3 channels. A data
+node whose `ecsdl_output` attribute is `probabilities` (models made by `import-tflite`) says the
+output already is class probabilities, used as they are (not renormalised).
+
+When a `SHA256SUMS` file (`sha256sum` format) is beside the prefix, each file loaded from that
+folder (symbol, params, labels) must be listed in it with its sha256; without one (a user's own
+local checkpoint) the files load unchecked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,10 +27,13 @@ import numpy as np
 
 from ecsdl import EcsdlError
 from ecsdl.preprocess import DEFAULT_CROP
-from ecsdl.sources import SourceError, join, read_bytes
+from ecsdl.sources import SourceError, is_http, is_s3, join, read_bytes, read_bytes_if_exists
 
 DEFAULT_SIZE = 224
 _SIZE_SUFFIX = re.compile(r"_(\d{2,4})$")
+CHECKSUMS = "SHA256SUMS"
+# `sha256sum` output: the hex digest, a space, a space (text) or '*' (binary), the file name.
+_CHECKSUM_LINE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 
 
 class ModelError(EcsdlError):
@@ -38,6 +48,8 @@ class InputSpec:
     height: int = DEFAULT_SIZE
     width: int = DEFAULT_SIZE
     crop: float = DEFAULT_CROP
+    # the output already is probabilities (the data node's ecsdl_output attribute)
+    probabilities: bool = False
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -64,21 +76,92 @@ def input_spec(symbol: dict[str, Any], prefix: str, size: int | None = None) -> 
             height = width = int(match.group(1))
     if size is not None:
         height = width = size
-    return InputSpec(channels=channels, height=height, width=width, crop=crop)
+    probabilities = attrs.get("ecsdl_output") == "probabilities"
+    return InputSpec(
+        channels=channels, height=height, width=width, crop=crop, probabilities=probabilities
+    )
 
 
-def read_labels(uri: str) -> list[str]:
-    """One label per line (the class order of the model's output)."""
+def parse_labels(data: bytes, uri: str) -> list[str]:
+    """One label per line (the class order of the model's output); blank lines are skipped."""
     try:
-        text = read_bytes(uri).decode("utf-8")
-    except SourceError as exc:
-        raise ModelError(f"labels: {exc}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ModelError(f"labels: {uri}: not UTF-8 text") from None
     labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
         raise ModelError(f"labels: {uri}: empty")
     return labels
+
+
+def read_labels(uri: str) -> list[str]:
+    """The labels file at `uri` (path, URL or s3://), parsed by parse_labels."""
+    try:
+        return parse_labels(read_bytes(uri), uri)
+    except SourceError as exc:
+        raise ModelError(f"labels: {exc}") from None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def checksums_text(files: dict[str, bytes]) -> str:
+    """`sha256sum` lines (digest, two spaces, name) for {file name: content}, in that order."""
+    return "".join(f"{sha256_hex(data)}  {name}\n" for name, data in files.items())
+
+
+def parse_checksums(text: str, uri: str) -> dict[str, str]:
+    """{file name: lower-case sha256} from a SHA256SUMS file; ModelError on a malformed line."""
+    sums: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        match = _CHECKSUM_LINE.match(line.rstrip("\r"))
+        if match is None:
+            raise ModelError(f"model: {uri}: line {number} is not '<sha256>  <file name>'")
+        sums[match.group(2)] = match.group(1).lower()
+    return sums
+
+
+def read_checksums(prefix: str) -> dict[str, str] | None:
+    """The SHA256SUMS beside the prefix as {file name: sha256}, or None when there is none."""
+    uri = join(prefix, CHECKSUMS)
+    try:
+        data = read_bytes_if_exists(uri)
+    except SourceError as exc:
+        raise ModelError(f"model: {exc}") from None
+    if data is None:
+        return None
+    try:
+        return parse_checksums(data.decode("utf-8"), uri)
+    except UnicodeDecodeError:
+        raise ModelError(f"model: {uri}: not a SHA256SUMS file (not UTF-8 text)") from None
+
+
+def _beside(prefix: str, uri: str) -> bool:
+    """Whether `uri` is in the folder of `prefix` (where SHA256SUMS is)."""
+    if is_s3(prefix) or is_http(prefix) or is_s3(uri) or is_http(uri):
+        return uri.rsplit("/", 1)[0] == prefix.rsplit("/", 1)[0]
+    return Path(os.path.abspath(uri)).parent == Path(os.path.abspath(prefix)).parent
+
+
+def verify_checksum(uri: str, data: bytes, prefix: str, sums: dict[str, str] | None) -> None:
+    """ModelError (one line naming the file) when `uri`, a file in the prefix's folder, is not
+    listed in its SHA256SUMS or does not match; nothing to check without SHA256SUMS or for a
+    file elsewhere (e.g. --labels from another folder)."""
+    if sums is None or not _beside(prefix, uri):
+        return
+    name = uri.rsplit("/", 1)[-1] if is_s3(uri) or is_http(uri) else Path(uri).name
+    expected = sums.get(name)
+    sums_uri = join(prefix, CHECKSUMS)
+    if expected is None:
+        raise ModelError(f"model: {uri}: not listed in {sums_uri}")
+    actual = sha256_hex(data)
+    if actual != expected:
+        raise ModelError(
+            f"model: {uri}: sha256 mismatch: the file has {actual}, {sums_uri} says {expected}"
+        )
 
 
 def default_labels_uri(prefix: str) -> str:
@@ -100,6 +183,8 @@ class Model:
 
         output = self.net(mx.nd.array(batch, dtype="float32")).asnumpy().astype(np.float64)
         output = output.reshape(output.shape[0], -1)
+        if self.spec.probabilities:
+            return output
         return as_probabilities(output)
 
 
@@ -119,22 +204,32 @@ def load_model(
     epoch: int = 0,
     size: int | None = None,
 ) -> Model:
-    """Load `PREFIX-symbol.json` and `PREFIX-%04d.params` (epoch) with their labels."""
+    """Load `PREFIX-symbol.json` and `PREFIX-%04d.params` (epoch) with their labels, each
+    checked against the SHA256SUMS beside the prefix when there is one."""
     import mxnet as mx
 
     symbol_uri = f"{prefix}-symbol.json"
     params_uri = f"{prefix}-{epoch:04d}.params"
+    labels_uri = labels_uri or default_labels_uri(prefix)
     try:
         symbol_bytes = read_bytes(symbol_uri)
         params_bytes = read_bytes(params_uri)
     except SourceError as exc:
         raise ModelError(f"model: {exc}") from None
     try:
+        labels_bytes = read_bytes(labels_uri)
+    except SourceError as exc:
+        raise ModelError(f"labels: {exc}") from None
+    sums = read_checksums(prefix)
+    for uri, data in ((symbol_uri, symbol_bytes), (params_uri, params_bytes)):
+        verify_checksum(uri, data, prefix, sums)
+    verify_checksum(labels_uri, labels_bytes, prefix, sums)
+    try:
         symbol = json.loads(symbol_bytes)
     except ValueError:
         raise ModelError(f"model: {symbol_uri}: not an MXNet symbol (invalid JSON)") from None
     spec = input_spec(symbol, prefix, size)
-    labels = read_labels(labels_uri or default_labels_uri(prefix))
+    labels = parse_labels(labels_bytes, labels_uri)
 
     with tempfile.TemporaryDirectory(prefix="ecsdl-model-") as tmp:
         symbol_path = os.path.join(tmp, "model-symbol.json")
@@ -156,7 +251,6 @@ def load_model(
     classes = model.predict(np.zeros((1, spec.channels, spec.height, spec.width), np.float32))
     if classes.shape[1] != len(labels):
         raise ModelError(
-            f"model: {prefix}: {classes.shape[1]} outputs but {len(labels)} labels "
-            f"in {labels_uri or default_labels_uri(prefix)}"
+            f"model: {prefix}: {classes.shape[1]} outputs but {len(labels)} labels in {labels_uri}"
         )
     return model

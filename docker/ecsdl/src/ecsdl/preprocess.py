@@ -8,6 +8,7 @@ take one grey channel and carry their own input shape and crop in the symbol (se
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -33,10 +34,13 @@ def decode(data: bytes, name: str = "image") -> Image.Image:
 
 
 def crop_box(width: int, height: int, fraction: float = DEFAULT_CROP) -> tuple[int, int, int, int]:
-    """The central square of side `fraction` x the shorter side, as (left, top, right, bottom)."""
+    """The central square of side `fraction` x the shorter side, rounded down, as (left, top,
+    right, bottom): the crop the TFLite models' reference harness makes (int(side * 0.875)), so
+    an imported model sees the pixels the TFLite runtime saw."""
     if not 0 < fraction <= 1:
         raise ValueError(f"crop fraction must be in (0, 1], got {fraction}")
-    side = max(1, round(min(width, height) * fraction))
+    # the epsilon keeps 0.29 * 100 (28.999999999999996) at 29
+    side = max(1, math.floor(min(width, height) * fraction + 1e-9))
     left = (width - side) // 2
     top = (height - side) // 2
     return left, top, left + side, top + side

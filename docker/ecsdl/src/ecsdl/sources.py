@@ -51,8 +51,18 @@ def _s3_client() -> Any:
     return boto3.client("s3")
 
 
+class MissingSourceError(SourceError):
+    """The path, URL or S3 object does not exist (no such file, HTTP 404, S3 NoSuchKey)."""
+
+
+# S3 error codes of an object that does not exist. Without s3:ListBucket on the bucket S3 says
+# AccessDenied instead: that stays an error (it may as well hide an object one cannot read).
+_S3_MISSING = {"NoSuchKey", "NotFound", "404"}
+
+
 def read_bytes(uri: str) -> bytes:
-    """The content of `uri`; SourceError with one clear line when it cannot be read."""
+    """The content of `uri`; SourceError with one clear line when it cannot be read
+    (MissingSourceError when it does not exist)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
         from botocore.exceptions import BotoCoreError, ClientError
@@ -61,7 +71,8 @@ def read_bytes(uri: str) -> bytes:
             return _s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
-            raise SourceError(f"{uri}: cannot read from S3 ({code})") from None
+            error = MissingSourceError if code in _S3_MISSING else SourceError
+            raise error(f"{uri}: cannot read from S3 ({code})") from None
         except BotoCoreError as exc:
             raise SourceError(f"{uri}: cannot read from S3 ({exc})") from None
     if is_http(uri):
@@ -70,7 +81,8 @@ def read_bytes(uri: str) -> bytes:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
                 return response.read()
         except urllib.error.HTTPError as exc:
-            raise SourceError(f"{uri}: HTTP {exc.code} {exc.reason}") from None
+            error = MissingSourceError if exc.code == 404 else SourceError
+            raise error(f"{uri}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             raise SourceError(f"{uri}: cannot fetch ({reason})") from None
@@ -78,11 +90,19 @@ def read_bytes(uri: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise SourceError(f"{uri}: no such file") from None
+        raise MissingSourceError(f"{uri}: no such file") from None
     except IsADirectoryError:
         raise SourceError(f"{uri}: is a directory, not a file") from None
     except OSError as exc:
         raise SourceError(f"{uri}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_bytes_if_exists(uri: str) -> bytes | None:
+    """Like read_bytes, but None when `uri` does not exist (any other failure still raises)."""
+    try:
+        return read_bytes(uri)
+    except MissingSourceError:
+        return None
 
 
 def write_bytes(uri: str, data: bytes, client: Any | None = None) -> None:
