@@ -226,6 +226,25 @@ def deployment(
             print(f"final teardown.yml failed (exit {final.returncode}):\n{tail(final.stdout)}")
 
 
+def run_in_image(deployment: Deployment, *command: str) -> subprocess.CompletedProcess[str]:
+    """`command` in a container of the deployment's pushed image, with the local endpoint and
+    its test credentials (as the ECS tasks get them), on the host's network."""
+    return subprocess.run(
+        [
+            "docker", "run", "--rm", "--network", "host",
+            "-e", f"AWS_ENDPOINT_URL={deployment.outputs['endpoint']}",
+            "-e", f"AWS_ACCESS_KEY_ID={ACCESS_KEY}", "-e", f"AWS_SECRET_ACCESS_KEY={SECRET_KEY}",
+            "-e", f"AWS_DEFAULT_REGION={deployment.outputs['region']}",
+            deployment.outputs["image_uri"],
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+
+
 def local_client(service: str) -> Any:
     """A boto3 client of the local target's endpoint, with the test credentials."""
     import boto3

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Deployment
+from tests.integration.conftest import Deployment, run_in_image
 
 Client = Callable[[str], Any]
 MANIFEST_TYPES = ", ".join(
@@ -99,21 +99,9 @@ def test_container_classifies_from_the_buckets(
     imsave(photo, data.chelsea())
     bucket = deployment.outputs["buckets"]["input"]
     aws_client("s3").upload_file(str(photo), bucket, "tests/chelsea.png")
-    endpoint = deployment.outputs["endpoint"]
-    result = subprocess.run(
-        [
-            "docker", "run", "--rm", "--network", "host",
-            "-e", f"AWS_ENDPOINT_URL={endpoint}",
-            "-e", "AWS_ACCESS_KEY_ID=testing", "-e", "AWS_SECRET_ACCESS_KEY=testing",
-            "-e", f"AWS_DEFAULT_REGION={deployment.outputs['region']}",
-            image_uri,
-            "classify", "--json", "--model", deployment.outputs["model_uri"],
-            f"s3://{bucket}/tests/chelsea.png",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_in_image(
+        deployment, "classify", "--json", "--model", deployment.outputs["model_uri"],
+        f"s3://{bucket}/tests/chelsea.png",
     )  # fmt: skip
     assert result.returncode == 0, f"classify failed:\n{result.stdout}\n{result.stderr}"
     verdict = json.loads(result.stdout.strip().splitlines()[-1])

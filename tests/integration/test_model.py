@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     Deployment,
     assert_playbook_ok,
     recap_changed,
+    run_in_image,
     run_playbook,
     tail,
 )
@@ -122,20 +123,10 @@ def test_the_converted_model_answers_as_the_tflite_runtime(
     s3 = aws_client("s3")
     for picture in pictures:
         s3.upload_file(str(picture), bucket, f"tests/agree/{picture.name}")
-    result = subprocess.run(
-        [
-            "docker", "run", "--rm", "--network", "host",
-            "-e", f"AWS_ENDPOINT_URL={deployment.outputs['endpoint']}",
-            "-e", "AWS_ACCESS_KEY_ID=testing", "-e", "AWS_SECRET_ACCESS_KEY=testing",
-            "-e", f"AWS_DEFAULT_REGION={deployment.outputs['region']}",
-            deployment.outputs["image_uri"],
-            "classify", "--json", "--top", "1001", "--model", deployment.outputs["model_uri"],
-            *(f"s3://{bucket}/tests/agree/{picture.name}" for picture in pictures),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    result = run_in_image(
+        deployment, "classify", "--json", "--top", "1001",
+        "--model", deployment.outputs["model_uri"],
+        *(f"s3://{bucket}/tests/agree/{picture.name}" for picture in pictures),
     )  # fmt: skip
     assert result.returncode == 0, f"classify failed:\n{result.stdout}\n{result.stderr}"
     got = {Path(line["image"]).name: line for line in map(json.loads, result.stdout.splitlines())}
