@@ -373,7 +373,7 @@ def validate_model_source(source: Any, labels: Any = "", sha256: Any = "") -> li
     var = "model_source"
     errors = validate_model_sha256(sha256)
     if _empty(source):
-        return errors
+        return errors + validate_model_labels(labels)
     if not isinstance(source, str):
         return [f"{var} must be a path or an http(s):// URL, got {type(source).__name__}"]
     source = source.strip()

@@ -262,6 +262,12 @@ def test_model_source_bad(checkpoint: Path, spoil: Any, source: Any, fragment: s
     assert "\n" not in errors[0]
 
 
+def test_model_labels_are_checked_without_model_source_too(tmp_path: Path) -> None:
+    """No model_source (the deployed or the default model): labels given must still be there."""
+    errors = v.validate_model_source("", str(tmp_path / "none.txt"))
+    assert errors == [f"model_labels '{tmp_path / 'none.txt'}': no file {tmp_path / 'none.txt'}"]
+
+
 def test_model_source_tflite_here_or_at_a_url_passes(tmp_path: Path) -> None:
     model = tmp_path / "mobilenet_v2_1.0_224_quant.tflite"
     model.write_bytes(b"TFL3")
