@@ -75,9 +75,10 @@ test: test-deps venv lint ## Linters, then unit and integration tests (including
 test-faults: test-deps venv ## The whole interruption matrix: every point, SIGINT and a failing task, both chains (about an hour and a half)
 	ECS_DL_FAULT_MATRIX=full pytest $(PYTEST_ARGS) tests/integration/test_interruptions.py
 
-bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed, distributed training
+bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed, import-tflite against the TFLite runtime, distributed training
 	python benchmarks/infra.py
 	python benchmarks/image_build.py
 	python benchmarks/image.py
+	python benchmarks/importer.py
 	python benchmarks/tasks.py
 	python benchmarks/distributed.py

@@ -172,7 +172,7 @@ def _converted_answers(args: argparse.Namespace, work: Path, pictures: list[Path
         base = [args.mxnet_python, "-m"]
         root, pics = str(work), [str(p) for p in pictures]
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "docker" / "ecsdl" / "src")}
-    prefix = f"{root}/model/out/mobilenet_v2"
+    prefix = f"{root}/model/out/converted"
     importer = ["ecsdl"] if args.image else ["ecsdl.cli"]
     started = time.perf_counter()
     convert = subprocess.run(
