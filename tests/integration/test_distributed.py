@@ -171,7 +171,7 @@ def test_a_worker_that_dies_fails_the_job_and_stops_all_of_it(
     """Kill a worker's container while the job trains: the playbook stops the job's other
     tasks, fails naming the worker, its exit code and its last log lines, and nothing of the
     job runs afterwards."""
-    argv = [*DEPLOYMENT_ARGS, "-e", "workers=2", "-e", "servers=1", "-e", "train_epochs=100000"]
+    argv = [*DEPLOYMENT_ARGS, "-e", "workers=2", "-e", "servers=1", "-e", "train_epochs=1000"]
     outcome: dict[str, subprocess.CompletedProcess[str]] = {}
     runner = threading.Thread(
         target=lambda: outcome.setdefault("run", run_playbook("playbooks/train.yml", *argv)),
@@ -194,6 +194,9 @@ def test_a_worker_that_dies_fails_the_job_and_stops_all_of_it(
                 victim = container
                 break
         time.sleep(1)
+    if victim is None and "run" in outcome:
+        ended = tail(outcome["run"].stdout)
+        pytest.fail(f"train.yml ended before a worker got to its second epoch:\n{ended}")
     assert victim is not None, "no worker of the job got to its second epoch"
     subprocess.run(["docker", "kill", victim["Id"]], check=True, capture_output=True, timeout=60)
     runner.join(timeout=600)
