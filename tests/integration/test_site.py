@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -362,15 +363,28 @@ def test_20_second_site_run_changes_nothing(deployment: Deployment) -> None:
         json.loads(deployment.outputs_path.read_text())["model_uri"]
         == deployment.outputs["model_uri"]
     )
-    for task in ("models : Download the model from", "models : Run the conversion task"):
+    # (an include_role task's header has no role prefix)
+    for task in ("models : Download the model from", "Run the conversion task"):
         assert task_status(result.stdout, task) == "skipping", f"{task}:\n{tail(result.stdout)}"
+
+
+def describe_container(container_id: str) -> str:
+    """A left container in one line: its name, state, agent, task family and command."""
+    shown = subprocess.run(
+        ["docker", "inspect", "--format",
+         "{{.Name}} {{.State.Status}} agent={{index .Config.Labels \"ecs-dl.local-agent\"}} "
+         "created={{.Created}} cmd={{json .Config.Cmd}}", container_id],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return f"{container_id} {shown.stdout.strip() or shown.stderr.strip()}"
 
 
 def task_status(stdout: str, name: str) -> str:
     """How the task whose header starts with `name` ended: the first word of its first line
     (ok, changed, skipping, ...)."""
     lines = stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"TASK [{name}"))
+    start = next((i for i, line in enumerate(lines) if line.startswith(f"TASK [{name}")), None)
+    assert start is not None, f"no task {name!r} in the output:\n{tail(stdout)}"
     return next(line for line in lines[start + 1 :] if line.strip()).split(":")[0]
 
 
@@ -402,7 +416,9 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     assert not deployment.outputs_path.exists(), f"{deployment.outputs_path} is still there"
     # The containers the local ECS agent ran for the deployment's tasks are gone too.
     containers = docker_container_ids(f"com.amazonaws.ecs.cluster={DN}", include_stopped=True)
-    assert containers == [], f"teardown left the containers {containers}"
+    assert containers == [], "teardown left the containers:\n" + "\n".join(
+        describe_container(c) for c in containers
+    )
     # and so is the docker network of its host-mode tasks (distributed training)
     networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}")
     assert networks == [], f"teardown left the docker networks {networks}"
