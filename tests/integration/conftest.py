@@ -22,6 +22,9 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The label ecs-dl.local-agent of what this clone's local ECS agent runs (its local_stack_dir):
+# containers another clone's stack left in the same dockerd are not this deployment's.
+LOCAL_AGENT_LABEL = f"ecs-dl.local-agent={REPO_ROOT / '.local'}"
 if str(REPO_ROOT) not in sys.path:
     # `tests` is a namespace package; the repository root makes `tests.resources` importable.
     sys.path.insert(0, str(REPO_ROOT))
@@ -307,10 +310,11 @@ def jupyter_access(deployment: Deployment, aws_client: Callable[[str], Any]) -> 
     )
 
 
-def docker_container_ids(label: str, *, include_stopped: bool = False) -> list[str]:
-    """Ids of the local dockerd's containers with this label (KEY=VALUE), running or all."""
+def docker_container_ids(*labels: str, include_stopped: bool = False) -> list[str]:
+    """Ids of the local dockerd's containers with all these labels (KEY=VALUE), running or all."""
+    filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
     result = subprocess.run(
-        ["docker", "ps", "-q", *(["-a"] if include_stopped else []), "--filter", f"label={label}"],
+        ["docker", "ps", "-q", *(["-a"] if include_stopped else []), *filters],
         capture_output=True,
         text=True,
         timeout=60,
@@ -319,10 +323,11 @@ def docker_container_ids(label: str, *, include_stopped: bool = False) -> list[s
     return result.stdout.split()
 
 
-def docker_network_ids(label: str) -> list[str]:
-    """Ids of the local dockerd's networks with this label (KEY=VALUE)."""
+def docker_network_ids(*labels: str) -> list[str]:
+    """Ids of the local dockerd's networks with all these labels (KEY=VALUE)."""
+    filters = [arg for label in labels for arg in ("--filter", f"label={label}")]
     result = subprocess.run(
-        ["docker", "network", "ls", "-q", "--filter", f"label={label}"],
+        ["docker", "network", "ls", "-q", *filters],
         capture_output=True,
         text=True,
         timeout=60,

@@ -33,6 +33,7 @@ import pytest
 from tests.integration.conftest import (
     ACCESS_KEY,
     ENDPOINT_URL,
+    LOCAL_AGENT_LABEL,
     REGION,
     REPO_ROOT,
     SECRET_KEY,
@@ -94,10 +95,12 @@ def leftovers() -> dict[str, Any]:
         for kind, n in count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY).items()
         if n
     }
-    containers = docker_container_ids(f"com.amazonaws.ecs.cluster={DN}", include_stopped=True)
+    containers = docker_container_ids(
+        f"com.amazonaws.ecs.cluster={DN}", LOCAL_AGENT_LABEL, include_stopped=True
+    )
     if containers:
         left["containers"] = containers
-    networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}")
+    networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}", LOCAL_AGENT_LABEL)
     if networks:
         left["docker networks"] = networks
     images = subprocess.run(

@@ -21,6 +21,7 @@ from tests.integration.conftest import (
     DEPLOYMENT_ARGS,
     DEPLOYMENT_NAME,
     ENDPOINT_URL,
+    LOCAL_AGENT_LABEL,
     REGION,
     REPO_ROOT,
     SECRET_KEY,
@@ -415,12 +416,14 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     assert not left, f"teardown left {left}"
     assert not deployment.outputs_path.exists(), f"{deployment.outputs_path} is still there"
     # The containers the local ECS agent ran for the deployment's tasks are gone too.
-    containers = docker_container_ids(f"com.amazonaws.ecs.cluster={DN}", include_stopped=True)
+    containers = docker_container_ids(
+        f"com.amazonaws.ecs.cluster={DN}", LOCAL_AGENT_LABEL, include_stopped=True
+    )
     assert containers == [], "teardown left the containers:\n" + "\n".join(
         describe_container(c) for c in containers
     )
     # and so is the docker network of its host-mode tasks (distributed training)
-    networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}")
+    networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}", LOCAL_AGENT_LABEL)
     assert networks == [], f"teardown left the docker networks {networks}"
     secrets = REPO_ROOT / ".secrets"
     left_files = sorted(p.name for p in secrets.glob(f"{DN}*")) if secrets.is_dir() else []
