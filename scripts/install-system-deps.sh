@@ -7,6 +7,7 @@
 # and, with --tests, what the tests need besides:
 #   chromium         the headless browser of the browser test (tests/integration/test_browser.py)
 #   chromium-driver  chromedriver, through which Selenium drives it (nothing is downloaded)
+#   libarchive-tools bsdtar, macOS's tar, which the image build's packing must work with too
 # As root: installs what is missing (apt-get update only when something is).
 # As another user: lists what is missing and exits 1 when anything is.
 set -eu
@@ -14,7 +15,7 @@ set -eu
 PACKAGES="docker.io docker-registry openssh-server debootstrap"
 with_tests=false
 case "${1:-}" in
-    --tests) with_tests=true; PACKAGES="$PACKAGES chromium chromium-driver" ;;
+    --tests) with_tests=true; PACKAGES="$PACKAGES chromium chromium-driver libarchive-tools" ;;
     "") ;;
     *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
 esac
@@ -32,6 +33,7 @@ command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missin
 if $with_tests; then
     command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
     command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
+    command -v bsdtar >/dev/null 2>&1 || missing="$missing libarchive-tools"
 fi
 missing=${missing# }
 

@@ -82,9 +82,58 @@ def test_image_can_be_pulled(image_uri: str) -> None:
 
 
 def test_no_password_left_in_the_docker_config(deployment: Deployment) -> None:
-    config = Path(f"/var/tmp/ecs-dl-image-build/{deployment.name}/docker-config/config.json")
-    if config.exists():
-        assert json.loads(config.read_text()).get("auths", {}) == {}, config.read_text()
+    """The session's site.yml pushed (the registry starts empty), so the push's own docker
+    client folder exists, and logging out left no credential in any file of it."""
+    folder = Path(f"/var/tmp/ecs-dl-image-build/{deployment.name}/docker-config")
+    config = folder / "config.json"
+    assert config.is_file(), f"{config} is missing: the push did not use its own docker config"
+    assert json.loads(config.read_text()).get("auths", {}) == {}, config.read_text()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            text = path.read_text(errors="replace")
+            assert '"auth"' not in text and "password" not in text.lower(), (path, text)
+
+
+def _run_python(image_uri: str, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "--entrypoint", "/opt/venv/bin/python",
+         image_uri, "-c", code],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_pushed_image_is_the_runtime_stage_without_the_tests(image_uri: str) -> None:
+    """What ECR holds is the runtime stage: no pytest, no package tests, no test-stage layer;
+    the test stage was built (so the tests ran) under its own local name, never pushed."""
+    pulled = subprocess.run(
+        ["docker", "pull", "-q", image_uri],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    probe = _run_python(
+        image_uri,
+        "import importlib.util, json, os, sys; sys.path.append('/opt/pytest'); print(json.dumps({"
+        "'pytest': importlib.util.find_spec('pytest') is not None,"
+        "'paths': [p for p in ('/opt/pytest', '/home/jovyan/ecsdl-tests') if os.path.exists(p)]}))",
+    )
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert found == {"pytest": False, "paths": []}, found
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", image_uri],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "ecsdl-tests" not in history and "pytest" not in history, history
+    version = image_uri.rpartition(":")[2]
+    tests = subprocess.run(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+         "--filter", f"label=org.opencontainers.image.version={version}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    assert any(ref.endswith(f"-tests:{version}") for ref in tests), tests
 
 
 def test_container_classifies_from_the_buckets(
