@@ -152,6 +152,7 @@ def test_the_jobs_containers_ran_on_the_clusters_own_network(
     """The local target's counterpart of network mode host: the cluster's docker network, not
     docker's default bridge (where the Jupyter service's container is)."""
     tasks = job_tasks(aws_client, job_of(two_worker_job.stdout))
+    assert sorted(role_of(t) for t in tasks) == ["scheduler", "server", "worker", "worker"], tasks
     for task in tasks:
         ids = docker_container_ids(
             f"com.amazonaws.ecs.task-arn={task['taskArn']}", include_stopped=True

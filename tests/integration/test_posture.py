@@ -175,8 +175,9 @@ def test_the_instances_require_imdsv2_and_have_encrypted_volumes(
     assert weak == {}, f"instances that allow IMDSv1: {weak}"
     assert unencrypted == [], f"unencrypted volumes: {unencrypted}"
     for instance_id, options in metadata.items():
-        hop_limit = int(options.get("HttpPutResponseHopLimit", 1))
-        assert hop_limit <= MAX_HOP_LIMIT, f"{instance_id}: hop limit {hop_limit}"
+        hop_limit = options.get("HttpPutResponseHopLimit")
+        assert hop_limit is not None, f"{instance_id}: no hop limit in {options}"
+        assert 1 <= int(hop_limit) <= MAX_HOP_LIMIT, f"{instance_id}: hop limit {hop_limit}"
 
 
 # --- buckets -----------------------------------------------------------------------------------
