@@ -412,8 +412,19 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     while ecs.describe_tasks(cluster=DN, tasks=[running])["tasks"][0]["lastStatus"] != "RUNNING":
         assert time.monotonic() < deadline, "the long task did not start in 120 s"
         time.sleep(1)
+    # On AWS, SSH keeps the instances' host keys in .secrets/<name>-known_hosts (accept-new):
+    # teardown removes the deployment's own file, and no other deployment's.
+    secrets = REPO_ROOT / ".secrets"
+    secrets.mkdir(mode=0o700, exist_ok=True)
+    host_key = "[203.0.113.9]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0a2V5\n"
+    (secrets / f"{DN}-known_hosts").write_text(host_key)
+    other = secrets / "ecs-dl-other-known_hosts"
+    other.write_text(host_key)
     result = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
+    other_kept = other.exists()
+    other.unlink(missing_ok=True)
     assert_playbook_ok(result, "teardown.yml", "teardown-1.log")
+    assert other_kept, "teardown removed another deployment's known_hosts"
     counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
     print(f"resources of {DN} after teardown: {json.dumps(counts, sort_keys=True)}")
     left = {kind: n for kind, n in counts.items() if n}
@@ -429,7 +440,6 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     # and so is the docker network of its host-mode tasks (distributed training)
     networks = docker_network_ids(f"com.amazonaws.ecs.cluster={DN}", LOCAL_AGENT_LABEL)
     assert networks == [], f"teardown left the docker networks {networks}"
-    secrets = REPO_ROOT / ".secrets"
     left_files = sorted(p.name for p in secrets.glob(f"{DN}*")) if secrets.is_dir() else []
     assert left_files == [], f"teardown left {left_files} in {secrets}"
 
