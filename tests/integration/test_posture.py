@@ -23,6 +23,7 @@ role's own buckets); this module checks how exposed they are.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -150,6 +151,34 @@ def test_the_launch_template_requires_imdsv2_and_encrypts_its_volumes(
         assert image["RootDeviceName"] in {m["DeviceName"] for m in volumes}, (
             f"{where}: the root device {image['RootDeviceName']} is not mapped"
         )
+
+
+def test_host_network_tasks_are_kept_off_the_instance_metadata(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """The hop limit keeps bridge-mode containers off 169.254.169.254, not the tasks in network
+    mode host (distributed training): the instances' user data rejects those containers' uid's
+    packets to it with iptables (from a systemd unit, so a reboot keeps it), and leaves the task
+    role endpoint 169.254.170.2 alone."""
+    ecs, ec2 = aws_client("ecs"), aws_client("ec2")
+    host_uids = set()
+    for arn in deployment.outputs["task_definitions"].values():
+        definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        if definition.get("networkMode") == "host":
+            for container in definition["containerDefinitions"]:
+                user = container.get("user")
+                assert user, f"{arn}: container {container['name']} has no user"
+                host_uids.add(user.split(":")[0])
+    assert host_uids, "no task definition in network mode host (train-dist)"
+    version = ec2.describe_launch_template_versions(
+        LaunchTemplateId=deployment.outputs["launch_template_id"], Versions=["$Latest"]
+    )["LaunchTemplateVersions"][0]
+    user_data = base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
+    for uid in sorted(host_uids):
+        rule = f"-I OUTPUT -d 169.254.169.254/32 -m owner --uid-owner {uid} -j REJECT"
+        assert rule in user_data, f"the user data does not block uid {uid}:\n{user_data}"
+    assert not re.search(r"-d 169\.254\.170\.2", user_data), user_data
+    assert "systemctl enable --now ecs-dl-block-imds.service" in user_data, user_data
 
 
 def test_the_instances_require_imdsv2_and_have_encrypted_volumes(
