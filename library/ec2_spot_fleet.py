@@ -75,6 +75,15 @@ options:
       - A request or an instance that EC2 does not know yet just after it was requested
         (C(InvalidSpotFleetRequestId.NotFound), C(InvalidInstanceID.NotFound), eventual
         consistency) is waited for, like throttling, not an error.
+      - While it waits, the fleet's launch errors are read each poll from
+        C(describe_spot_fleet_request_history) (events of type C(error), and the
+        C(information) events that tell why a launch specification is not used) and the
+        request's C(ActivityStatus). Errors that will not heal by waiting (the account's Spot
+        Instance or vCPU quota, a fleet role without permissions, a service-linked role that
+        cannot be created, an invalid configuration) fail at once with one line naming the
+        error and what to do; those that may heal (no Spot capacity for the types right now,
+        an instance profile IAM has not propagated yet) are waited on. Every distinct error
+        seen is a warning and is returned in RV(fleet_errors).
       - When absent, wait until the instances of the cancelled requests are terminated.
     type: bool
     default: true
@@ -155,6 +164,25 @@ instances:
     private_dns_name: {description: Private DNS name, type: str}
     public_dns_name: {description: Public DNS name, type: str}
     state: {description: Instance state name, type: str}
+activity_status:
+  description: The request's C(ActivityStatus) (C(fulfilled), C(pending_fulfillment), C(error)).
+  returned: state=present
+  type: str
+  sample: fulfilled
+fleet_errors:
+  description: The distinct launch errors of the fleet's history seen while waiting, oldest
+    first (also given as warnings); C(heals) says whether waiting may clear them.
+  returned: state=present, and on failure
+  type: list
+  elements: dict
+  contains:
+    timestamp: {description: When EC2 recorded the event, type: str}
+    event_type: {description: C(error) or C(information), type: str}
+    event_sub_type: {description: "For example C(spotInstanceCountLimitExceeded)", type: str}
+    description: {description: EC2's description of the event, type: str}
+    kind: {description: "C(quota), C(permissions), C(configuration), C(capacity),
+      C(propagation) or C(launch)", type: str}
+    heals: {description: Whether waiting may clear it, type: bool}
 spot_fleet_request_ids:
   description: Ids of the requests cancelled by this run.
   returned: state=absent
@@ -163,12 +191,15 @@ spot_fleet_request_ids:
   sample: [sfr-0123456789abcdef0]
 """
 
+import datetime
+import re
 import time
 from functools import partial
 from typing import Any
 
 try:
     import botocore
+    import botocore.parsers
 except ImportError:
     pass  # handled by AnsibleAWSModule
 
@@ -181,6 +212,72 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 # (moto answers HTTP 500 when a cancelled request is cancelled again).
 INACTIVE_STATES = frozenset({"cancelled", "cancelled_running", "cancelled_terminating", "failed"})
 POLL_SECONDS = 5
+HISTORY_TYPES = ("error", "information")
+# Spot Fleet events are kept 48 hours; a request without CreateTime is read that far back.
+HISTORY_HOURS = 48
+QUOTA_ADVICE = (
+    "the account's Spot quota in this region is too small for this fleet. Ask for more: "
+    "aws service-quotas request-service-quota-increase --service-code ec2 --quota-code "
+    "L-34B43A08 (standard types; L-3819A6DF for G and VT) --desired-value VCPUS, or lower "
+    "spot_fleet_target_capacity or choose smaller instance types"
+)
+SERVICE_LINKED_ROLE_ADVICE = (
+    "Spot needs its service-linked roles and these credentials cannot create them; run "
+    "aws iam create-service-linked-role --aws-service-name spot.amazonaws.com and aws iam "
+    "create-service-linked-role --aws-service-name spotfleet.amazonaws.com (once per account)"
+)
+# (kind, heals, pattern on "subtype: description", advice): the first match wins, so the
+# descriptions that say more come before the subtypes that say less.
+LAUNCH_ERRORS: tuple[tuple[str, bool, re.Pattern, str], ...] = (
+    (
+        "propagation",
+        True,
+        re.compile(r"invalid iam instance profile|iaminstanceprofile[.a-z]* is invalid", re.I),
+        "IAM has not propagated the instance profile yet; waiting",
+    ),
+    (
+        "permissions",
+        False,
+        re.compile(r"ServiceLinkedRoleCreationNotPermitted|AWSServiceRoleForEC2Spot", re.I),
+        SERVICE_LINKED_ROLE_ADVICE,
+    ),
+    (
+        "quota",
+        False,
+        re.compile(
+            r"spotInstanceCountLimitExceeded|MaxSpotInstanceCountExceeded|max spot instance "
+            r"count exceeded|VcpuLimitExceeded|vCPU (capacity|limit)|InstanceLimitExceeded",
+            re.I,
+        ),
+        QUOTA_ADVICE,
+    ),
+    (
+        "permissions",
+        False,
+        re.compile(r"iamFleetRoleInvalid|UnauthorizedOperation|not authorized|AuthFailure", re.I),
+        "the fleet role (iam_fleet_role) or these credentials lack a permission the fleet "
+        "needs (is the role trusted by spotfleet.amazonaws.com, with "
+        "AmazonEC2SpotFleetTaggingRole attached?)",
+    ),
+    (
+        "capacity",
+        True,
+        re.compile(
+            r"InsufficientInstanceCapacity|no Spot capacity|capacity[- ]not[- ]available|"
+            r"capacity-oversubscribed|price[- ]too[- ]low|SpotMaxPriceTooLow",
+            re.I,
+        ),
+        "no Spot capacity for these instance types right now; waiting (more types in "
+        "spot_fleet_instance_types widen the choice)",
+    ),
+    (
+        "configuration",
+        False,
+        re.compile(r"^spotFleetRequestConfigurationInvalid", re.I),
+        "the fleet's configuration is invalid (launch template, AMI, subnets or types); "
+        "fix it and tear the fleet down (teardown.yml) before running site.yml again",
+    ),
+)
 # Right after RequestSpotFleet, EC2 can answer a request id it has just given with
 # InvalidSpotFleetRequestId.NotFound for a moment (eventual consistency). The calls made with the
 # id of a request that exists (just requested, or found by listing) retry it like throttling.
@@ -259,6 +356,21 @@ def describe_instances(client: Any, instance_ids: list[str]) -> list[dict]:
             found.extend(describe_instances(client, [instance_id]))
         return found
     return [i for r in response.get("Reservations", []) for i in r.get("Instances", [])]
+
+
+def describe_fleet_history(client: Any, request_id: str, start_time: Any) -> list[dict]:
+    """The fleet's error and information events since start_time (every page)."""
+    params: dict[str, Any] = {"SpotFleetRequestId": request_id, "StartTime": start_time}
+    describe = retry_until_request_known(client.describe_spot_fleet_request_history)
+    records: list[dict] = []
+    while True:
+        page = describe(**params)
+        records.extend(
+            r for r in page.get("HistoryRecords", []) if r.get("EventType") in HISTORY_TYPES
+        )
+        if not page.get("NextToken"):
+            return records
+        params["NextToken"] = page["NextToken"]
 
 
 def sleep(seconds: float) -> None:
@@ -367,6 +479,41 @@ def instance_summary(instance: dict) -> dict:
     return camel_dict_to_snake_dict(summary)
 
 
+def classify(record: dict) -> dict:
+    """What a history record says: its kind, whether waiting may clear it, what to do."""
+    info = record.get("EventInformation") or {}
+    sub_type = info.get("EventSubType") or ""
+    description = " ".join(str(info.get("EventDescription") or "").split())
+    text = f"{sub_type}: {description}"
+    kind, heals, advice = "launch", True, "EC2 retries the launch; waiting"
+    for candidate, candidate_heals, pattern, candidate_advice in LAUNCH_ERRORS:
+        if pattern.search(text):
+            kind, heals, advice = candidate, candidate_heals, candidate_advice
+            break
+    stamp = record.get("Timestamp")
+    return {
+        "timestamp": stamp.isoformat() if hasattr(stamp, "isoformat") else str(stamp or ""),
+        "event_type": record.get("EventType"),
+        "event_sub_type": sub_type,
+        "description": description,
+        "kind": kind,
+        "heals": heals,
+        "advice": advice,
+    }
+
+
+def history_start(config: dict) -> Any:
+    created = config.get("CreateTime")
+    if isinstance(created, datetime.datetime):
+        return created - datetime.timedelta(minutes=1)
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=HISTORY_HOURS)
+
+
+def describe_error(error: dict) -> str:
+    what = error["event_sub_type"] + (f" ({error['description']})" if error["description"] else "")
+    return f"{what} at {error['timestamp']}"
+
+
 def fleet_result(client: Any, request_id: str) -> dict:
     configs = describe_fleet_requests(client, [request_id])
     config = configs[0] if configs else {}
@@ -379,6 +526,7 @@ def fleet_result(client: Any, request_id: str) -> dict:
     return {
         "spot_fleet_request_id": request_id,
         "state": config.get("SpotFleetRequestState"),
+        "activity_status": config.get("ActivityStatus"),
         "target_capacity": spec.get("TargetCapacity"),
         "fulfilled_capacity": spec.get("FulfilledCapacity", 0.0),
         "instance_ids": instance_ids,
@@ -386,8 +534,53 @@ def fleet_result(client: Any, request_id: str) -> dict:
     }
 
 
-def wait_for_fleet(module: AnsibleAWSModule, client: Any, request_id: str, target: int) -> None:
+class LaunchErrors:
+    """The fleet's launch errors seen while waiting, each reported once."""
+
+    def __init__(self, module: AnsibleAWSModule, client: Any, request_id: str) -> None:
+        self.module, self.client, self.request_id = module, client, request_id
+        self.seen: list[dict] = []
+        self.available = True
+
+    def read(self, config: dict) -> dict | None:
+        """The newest error or information event of the fleet's history (None if none)."""
+        if not self.available:
+            return None
+        try:
+            records = describe_fleet_history(self.client, self.request_id, history_start(config))
+        except (
+            botocore.exceptions.ClientError,
+            botocore.exceptions.BotoCoreError,
+            botocore.parsers.ResponseParserError,  # an endpoint without the API (plain moto)
+        ) as e:
+            # A diagnosis, not the wait itself: without it the wait goes on as before.
+            self.available = False
+            self.module.warn(
+                f"Could not read the history of spot fleet request {self.request_id} "
+                f"(DescribeSpotFleetRequestHistory: {e}); launch errors will not be reported"
+            )
+            return None
+        errors = [classify(r) for r in sorted(records, key=lambda r: str(r.get("Timestamp")))]
+        for error in errors:
+            key = (error["event_sub_type"], error["description"])
+            if key not in {(e["event_sub_type"], e["description"]) for e in self.seen}:
+                self.seen.append(error)
+                self.module.warn(
+                    f"Spot fleet request {self.request_id}: {describe_error(error)}: "
+                    f"{error['advice']}"
+                )
+        return errors[-1] if errors else None
+
+    def result(self) -> list[dict]:
+        return [{k: v for k, v in e.items() if k != "advice"} for e in self.seen]
+
+
+def wait_for_fleet(
+    module: AnsibleAWSModule, client: Any, request_id: str, target: int
+) -> list[dict]:
+    """Wait until the fleet runs its target; return the launch errors seen on the way."""
     deadline = now() + module.params["wait_timeout"]
+    errors = LaunchErrors(module, client, request_id)
     while True:
         configs = describe_fleet_requests(client, [request_id])
         state = configs[0].get("SpotFleetRequestState") if configs else "missing"
@@ -400,15 +593,35 @@ def wait_for_fleet(module: AnsibleAWSModule, client: Any, request_id: str, targe
             known = {i["InstanceId"] for i in describe_instances(client, instance_ids)}
             unknown = [i for i in instance_ids if i not in known]
             if not unknown:
-                return
+                return errors.result()
         status = (
             f"state is {state} (want active), fulfilled capacity {fulfilled:g} of {target}, "
             f"{len(instance_ids)} of {target} instances listed"
         )
+        activity = configs[0].get("ActivityStatus") if configs else None
+        if activity:
+            status += f", activity status {activity}"
         if unknown:
             status += f", not described by EC2 yet: {', '.join(unknown)}"
+        newest = errors.read(configs[0]) if configs and not unknown else None
+        if newest is not None:
+            status += f"; newest launch error: {describe_error(newest)}"
+        if newest is not None and not newest["heals"]:
+            module.fail_json(
+                msg=(
+                    f"Spot fleet request {request_id} cannot launch its instances: "
+                    f"{describe_error(newest)}: {newest['advice']}. The request stays until "
+                    "teardown.yml removes it (or site.yml runs again once this is fixed)."
+                ),
+                spot_fleet_request_id=request_id,
+                fleet_errors=errors.result(),
+            )
         if state in INACTIVE_STATES or state == "missing":
-            module.fail_json(msg=f"Spot fleet request {request_id} will not be fulfilled: {status}")
+            module.fail_json(
+                msg=f"Spot fleet request {request_id} will not be fulfilled: {status}",
+                spot_fleet_request_id=request_id,
+                fleet_errors=errors.result(),
+            )
         if now() >= deadline:
             module.fail_json(
                 msg=(
@@ -416,6 +629,7 @@ def wait_for_fleet(module: AnsibleAWSModule, client: Any, request_id: str, targe
                     f"request {request_id}: {status}"
                 ),
                 spot_fleet_request_id=request_id,
+                fleet_errors=errors.result(),
             )
         sleep(POLL_SECONDS)
 
@@ -463,6 +677,7 @@ def ensure_present(module: AnsibleAWSModule, client: Any) -> dict:
                 "fulfilled_capacity": 0.0,
                 "instance_ids": [],
                 "instances": [],
+                "fleet_errors": [],
             }
         request_id = request_fleet(client, wanted)
         changed = True
@@ -483,10 +698,12 @@ def ensure_present(module: AnsibleAWSModule, client: Any) -> dict:
                 result.update(changed=True, target_capacity=params["target_capacity"])
                 return result
             modify_fleet_capacity(client, request_id, params["target_capacity"])
+    fleet_errors: list[dict] = []
     if params["wait"] and not module.check_mode:
-        wait_for_fleet(module, client, request_id, params["target_capacity"])
+        fleet_errors = wait_for_fleet(module, client, request_id, params["target_capacity"])
     result = fleet_result(client, request_id)
     result["changed"] = changed
+    result["fleet_errors"] = fleet_errors
     return result
 
 

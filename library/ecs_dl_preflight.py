@@ -16,6 +16,12 @@ description:
   - With O(checks=aws), finds credentials, calls STS C(GetCallerIdentity), checks that
     the region has at least two availability zones and that every instance type exists
     (and is offered in the region). Each failure is one line, never a botocore traceback.
+  - With O(checks=aws) and O(spot_fleet_target_capacity), reads the account's Spot vCPU
+    quota of each instance family the fleet uses through Service Quotas (C(L-34B43A08) for
+    the standard families A, C, D, H, I, M, R, T and Z, C(L-3819A6DF) for G and VT) and
+    refuses a fleet whose target capacity times the largest type's vCPUs exceeds it, with
+    the command that asks for more. A quota that cannot be read (no permission, another
+    family) is a warning.
   - Only reads; never changes anything. Check mode runs the same checks.
 version_added: "1.0.0"
 author:
@@ -52,7 +58,9 @@ options:
     description: EC2 instance types of the Spot Fleet, for example C(m5.large).
     type: raw
   spot_fleet_target_capacity:
-    description: Number of instances, 1 to 50.
+    description:
+      - Number of instances, 1 to 50.
+      - With O(checks=aws), checked against the account's Spot vCPU quotas.
     type: raw
   source_cidr:
     description:
@@ -170,6 +178,20 @@ gpus_by_instance_type:
   returned: when O(checks=aws) and O(spot_fleet_instance_types) is given
   type: dict
   sample: {g4dn.xlarge: 1, g5.xlarge: 1}
+vcpus_by_instance_type:
+  description: The default vCPUs of each instance type.
+  returned: when O(checks=aws) and O(spot_fleet_instance_types) is given
+  type: dict
+  sample: {m5.large: 2}
+spot_vcpu_quotas:
+  description: The Spot vCPU quotas checked, with what the fleet may ask of each (null when
+    the quota could not be read).
+  returned: when O(checks=aws) and O(spot_fleet_target_capacity) is given
+  type: list
+  elements: dict
+  sample:
+    - {quota_code: L-34B43A08, name: All Standard Spot Instance Requests, value: 640.0,
+       wanted: 2, instance_types: [m5.large]}
 instance_gpus:
   description: The GPUs every instance of the fleet has (the fewest of its types; 0 without).
     A fleet that mixes types with and without GPUs is refused.
@@ -179,6 +201,7 @@ instance_gpus:
 """
 
 import os
+import re
 import sys
 from typing import Any, NoReturn
 
@@ -187,6 +210,7 @@ try:
     import botocore
     import botocore.config
     import botocore.exceptions
+    import botocore.parsers
 except ImportError:
     pass  # reported by the module when checks=aws
 
@@ -214,6 +238,29 @@ except ImportError:  # run straight from the repository (unit tests), not throug
     )
 
 MIN_AVAILABILITY_ZONES = 2
+# Service Quotas codes of the Spot vCPU quotas, by instance family (the letters before the
+# generation digit). Families of neither quota (P, F, X, Inf, ...) are not checked (warning).
+SPOT_QUOTA_STANDARD = (
+    "L-34B43A08",
+    "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests",
+)
+SPOT_QUOTA_G_VT = ("L-3819A6DF", "All G and VT Spot Instance Requests")
+OTHER_FAMILIES = ("inf", "trn", "dl", "hpc", "mac", "u")
+
+
+def spot_quota_of(instance_type: str) -> tuple[str, str] | None:
+    """The Spot vCPU quota (code, name) that covers an instance type, or None."""
+    family = re.match(r"[a-z]+", instance_type.lower())
+    letters = family.group(0) if family else ""
+    if letters.startswith("g") or letters == "vt":
+        return SPOT_QUOTA_G_VT
+    if not letters or letters in OTHER_FAMILIES:
+        return None
+    if letters[0] in "acdhimrtz":
+        return SPOT_QUOTA_STANDARD
+    return None
+
+
 NO_CREDENTIALS = (
     "No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
     "or run 'aws sso login' (or set aws_profile in the inventory)"
@@ -343,19 +390,89 @@ class Preflight:
                 self.fail(aws_error(exc, f"checking instance type {instance_type}", self.endpoint))
         return unknown
 
-    def gpus_by_instance_type(self, instance_types: list[str]) -> dict[str, int]:
-        """How many GPUs each (known) instance type has (DescribeInstanceTypes' GpuInfo)."""
+    def instance_type_facts(self, instance_types: list[str]) -> dict[str, dict[str, int]]:
+        """The GPUs (GpuInfo) and default vCPUs (VCpuInfo) of each known instance type."""
         response = self.call(
             "checking instance types (ec2 DescribeInstanceTypes)",
             self.client("ec2").describe_instance_types,
             InstanceTypes=instance_types,
         )
         return {
-            item["InstanceType"]: sum(
-                gpu.get("Count", 0) for gpu in item.get("GpuInfo", {}).get("Gpus", [])
-            )
+            item["InstanceType"]: {
+                "gpus": sum(gpu.get("Count", 0) for gpu in item.get("GpuInfo", {}).get("Gpus", [])),
+                "vcpus": int(item.get("VCpuInfo", {}).get("DefaultVCpus", 0)),
+            }
             for item in response.get("InstanceTypes", [])
         }
+
+    def service_quota(self, quota_code: str) -> float | None:
+        """The account's value of an EC2 quota (its AWS default when none was applied), or
+        None when it cannot be read (a warning says why)."""
+        quotas = self.client("service-quotas")
+        action = f"reading the Spot vCPU quota {quota_code} (service-quotas GetServiceQuota)"
+        try:
+            try:
+                response = quotas.get_service_quota(
+                    aws_retry=True, ServiceCode="ec2", QuotaCode=quota_code
+                )
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchResourceException":
+                    raise
+                response = quotas.get_aws_default_service_quota(
+                    aws_retry=True, ServiceCode="ec2", QuotaCode=quota_code
+                )
+            return float(response["Quota"]["Value"])
+        except (
+            botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError,
+            botocore.parsers.ResponseParserError,  # an endpoint without the API
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:
+            detail = (
+                aws_error(exc, action, self.endpoint)
+                if isinstance(
+                    exc, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+                )
+                else f"{action}: {type(exc).__name__}: {one_line(exc)}"
+            )
+            warn(f"Spot vCPU quota {quota_code} unknown, not checked: {detail}")
+            return None
+
+    def check_spot_quotas(
+        self, instance_types: list[str], capacity: int, vcpus: dict[str, int], region: str
+    ) -> list[dict[str, Any]]:
+        """Refuse a fleet whose capacity times its largest type's vCPUs exceeds a quota."""
+        by_quota: dict[tuple[str, str], list[str]] = {}
+        for instance_type in instance_types:
+            quota = spot_quota_of(instance_type)
+            if quota is None:
+                warn(
+                    f"No Spot vCPU quota is checked for {instance_type} (not a standard, G or "
+                    "VT type): see Service Quotas, Amazon EC2, '... Spot Instance Requests'"
+                )
+                continue
+            by_quota.setdefault(quota, []).append(instance_type)
+        checked = []
+        for (code, name), types in by_quota.items():
+            largest = max(types, key=lambda t: vcpus.get(t, 0))
+            wanted = capacity * vcpus.get(largest, 0)
+            value = self.service_quota(code)
+            checked.append(
+                dict(quota_code=code, name=name, value=value, wanted=wanted, instance_types=types)
+            )
+            if value is not None and wanted > value:
+                self.fail(
+                    f"Spot vCPU quota {code} ({name}) in {region} is {value:g} vCPUs, but "
+                    f"spot_fleet_target_capacity {capacity} x {vcpus[largest]} vCPUs "
+                    f"({largest}) may need {wanted}: lower the capacity, choose smaller types, "
+                    "or ask for more with aws service-quotas request-service-quota-increase "
+                    f"--service-code ec2 --quota-code {code} --desired-value {wanted} "
+                    f"--region {region} (the quota counts every running Spot Instance of "
+                    "the account in the region). Nothing was created."
+                )
+        return checked
 
     def offered_instance_types(self, instance_types: list[str]) -> list[str]:
         response = self.call(
@@ -418,7 +535,8 @@ class Preflight:
                 # moto has no offering data for some regions; AWS always has some.
                 warn(f"Could not confirm that {', '.join(instance_types)} are offered in {region}")
             result["instance_types"] = list(instance_types)
-            gpus = self.gpus_by_instance_type(instance_types)
+            facts = self.instance_type_facts(instance_types)
+            gpus = {t: f["gpus"] for t, f in facts.items()}
             with_gpus = [t for t in instance_types if gpus.get(t, 0) > 0]
             if with_gpus and len(with_gpus) < len(instance_types):
                 without = [t for t in instance_types if t not in with_gpus]
@@ -430,6 +548,17 @@ class Preflight:
                 )
             result["gpus_by_instance_type"] = {t: gpus.get(t, 0) for t in instance_types}
             result["instance_gpus"] = min(gpus.get(t, 0) for t in instance_types)
+            vcpus = {t: f["vcpus"] for t, f in facts.items()}
+            result["vcpus_by_instance_type"] = {t: vcpus.get(t, 0) for t in instance_types}
+            capacity = self.module.params.get("spot_fleet_target_capacity")
+            if capacity is not None:
+                try:
+                    capacity = int(capacity)
+                except (TypeError, ValueError):
+                    self.fail(f"spot_fleet_target_capacity must be a number, got {capacity!r}")
+                result["spot_vcpu_quotas"] = self.check_spot_quotas(
+                    instance_types, capacity, vcpus, region
+                )
         return result
 
 

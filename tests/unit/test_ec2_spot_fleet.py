@@ -35,6 +35,7 @@ class FakeFleets:
         self.instances: dict[str, dict] = {}  # instance id -> {"fleet": id, "state": name}
         self.calls: list[tuple] = []
         self.fulfil = True
+        self.history: dict[str, list[dict]] = {}  # request id -> error/information records
 
     def add(
         self,
@@ -114,6 +115,10 @@ class FakeFleets:
             if i in self.instances
         ]
 
+    def describe_fleet_history(self, client: Any, request_id: str, start_time: Any) -> list:
+        self.calls.append(("history", request_id))
+        return self.history.get(request_id, [])
+
     def mutating_calls(self) -> list[tuple]:
         return [c for c in self.calls if c[0] in ("request", "modify", "cancel")]
 
@@ -130,6 +135,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFleets:
         "cancel_fleets",
         "describe_fleet_instance_ids",
         "describe_instances",
+        "describe_fleet_history",
     ):
         monkeypatch.setattr(mod, name, getattr(api, name))
     monkeypatch.setattr(mod, "now", lambda: clock["t"])
@@ -294,3 +300,21 @@ def test_describe_instances_tolerates_terminated_and_gone() -> None:
             return {"Reservations": [{"Instances": [{"InstanceId": i} for i in InstanceIds]}]}
 
     assert mod.describe_instances(Client(), ["i-1", "i-gone"]) == [{"InstanceId": "i-1"}]
+
+
+def test_a_fleet_without_history_api_still_waits(
+    fake: FakeFleets, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint without DescribeSpotFleetRequestHistory (plain moto): one warning, the wait
+    goes on as before and times out naming what is missing."""
+    fake.fulfil = False
+
+    def no_history(client: Any, request_id: str, start_time: Any) -> list:
+        fake.calls.append(("history", request_id))
+        raise client_error("InvalidAction", "DescribeSpotFleetRequestHistory")
+
+    monkeypatch.setattr(mod, "describe_fleet_history", no_history)
+    result = run(capsys, {**PRESENT, "wait_timeout": 20})
+    assert result["rc"] == 1 and "Timed out after 20s" in result["msg"]
+    assert len([c for c in fake.calls if c[0] == "history"]) == 1  # not asked again
+    assert "launch errors will not be reported" in json.dumps(result["warnings"])

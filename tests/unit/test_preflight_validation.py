@@ -509,3 +509,12 @@ def test_aws_unknown_profile(tmp_path: Path) -> None:
     assert rc != 0
     assert "profile" in result["msg"] and "nope" in result["msg"]
     assert "\n" not in result["msg"]
+
+
+def test_aws_spot_quota_moto_does_not_know_is_a_warning(tmp_path: Path, moto_endpoint: str) -> None:
+    # Plain moto has no EC2 quotas in Service Quotas: unknown, so a warning, not a refusal.
+    rc, result = run_module(tmp_path, aws_args(moto_endpoint, spot_fleet_target_capacity=1))
+    assert rc == 0, result
+    assert result["vcpus_by_instance_type"] == {"m5.large": 2, "m5a.large": 2, "m4.large": 2}
+    assert [q["value"] for q in result["spot_vcpu_quotas"]] == [None]
+    assert any("L-34B43A08 unknown, not checked" in w for w in warning_texts(result))

@@ -46,6 +46,19 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    underscores), e.g. `family:revision`: AWS refuses it (InvalidParameterException; see
    ansible/ansible#32872, community.aws.ecs_task's run and stop list tasks that way); moto
    lists nothing and lets the caller go on. Part of fix 4's ListTasks.
+9. EC2 Spot Fleets that cannot launch: on AWS a fleet short of Spot capacity, over the
+   account's Spot vCPU quota or missing a role launches nothing, shows ActivityStatus
+   `error` and tells why in DescribeSpotFleetRequestHistory; moto always launches and has no
+   history (HTTP 500). DescribeSpotFleetRequestHistory is implemented (the fleet's submitted
+   and active events, its errors), every request has ActivityStatus and CreateTime, and a
+   fault of moto_faults' POST /_ecs_dl/spot-fleet-faults makes a fleet fail its launches.
+10. Service Quotas for EC2: moto knows only VPC quotas. GetServiceQuota answers the Spot
+   vCPU quotas L-34B43A08 (standard types) and L-3819A6DF (G and VT) with LOCAL_SPOT_VCPUS
+   (large enough for any fleet the project's input checks accept), or the value set through
+   moto_faults' POST /_ecs_dl/service-quotas (a small quota, as a new account has).
+11. IAM CreateServiceLinkedRole names the Spot roles as AWS does (AWSServiceRoleForEC2Spot,
+   AWSServiceRoleForEC2SpotFleet; moto: AWSServiceRoleForSpot, ...ForSpotfleet) and refuses
+   one that exists with AWS's InvalidInput ("has been taken in this account").
 """
 
 from __future__ import annotations
@@ -82,6 +95,9 @@ def apply() -> list[str]:
     _add_ecs_task_lifecycle()
     _start_ecs_service_scheduler()
     _deregister_terminated_container_instances()
+    _add_spot_fleet_launch_faults()
+    _add_ec2_service_quotas()
+    _add_service_linked_role_names()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -91,6 +107,9 @@ def apply() -> list[str]:
         "ecs-service-scheduler",
         "ecs-deregister-terminated-instances",
         "ecs-list-tasks-family-names",
+        "ec2-spot-fleet-launch-faults",
+        "servicequotas-ec2-spot-vcpus",
+        "iam-service-linked-role-names",
     ]
 
 
@@ -588,3 +607,175 @@ def _schedule_service(backend: Any, service: Any) -> None:
                 else f"ECS deployment {deployment['id']} in progress."
             ),
         )
+
+
+# Fix 9: Spot Fleets that cannot launch, and their history -------------------------------------
+
+
+def _fleet_event(fleet: Any, event_type: str, sub_type: str, description: str = "") -> None:
+    info = {"EventSubType": sub_type}
+    if description:
+        info["EventDescription"] = description
+    fleet.__dict__.setdefault("ecs_dl_history", []).append(
+        {"EventType": event_type, "EventInformation": info, "Timestamp": _now()}
+    )
+
+
+def _attempt_launch(fleet: Any, launch: Any) -> None:
+    """One launch attempt of a fleet short of its target: fails while its fault stands."""
+    missing = fleet.target_capacity - fleet.fulfilled_capacity
+    if missing <= 0:
+        return
+    fault = getattr(fleet, "ecs_dl_fault", None)
+    if fault is not None and (fault["attempts"] is None or fault["attempts"] > 0):
+        if fault["attempts"] is not None:
+            fault["attempts"] -= 1
+        fleet.activity_status = "error"
+        _fleet_event(fleet, fault["event_type"], fault["event_sub_type"], fault["description"])
+        return
+    launch(fleet, missing)
+    fleet.activity_status = "fulfilled"
+
+
+def _add_spot_fleet_launch_faults() -> None:
+    import moto_faults
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models import spot_requests
+    from moto.ec2.responses.spot_fleets import SpotFleets
+
+    fleet_class = spot_requests.SpotFleetRequest
+    backend_class = spot_requests.SpotRequestBackend
+    original_init = fleet_class.__init__
+    original_create = fleet_class.create_spot_requests  # fix 6's, when it was applied first
+    original_describe = backend_class.describe_spot_fleet_requests
+
+    def fleet_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        # Before the original: it makes the first launch attempt itself.
+        self.ecs_dl_fault = moto_faults.BEHAVIOUR.take_spot_fleet_fault()
+        self.create_time = _now()
+        self.activity_status = "pending_fulfillment"
+        _fleet_event(self, "fleetRequestChange", "submitted")
+        _fleet_event(self, "fleetRequestChange", "active")
+        original_init(self, *args, **kwargs)
+
+    def create_spot_requests(self: Any, weight_to_add: float) -> None:
+        if getattr(self, "ecs_dl_fault", None) is None:
+            original_create(self, weight_to_add)
+            self.activity_status = "fulfilled"
+            return
+        _attempt_launch(self, original_create)
+
+    def describe(self: Any, spot_fleet_request_ids: list[str]) -> list[Any]:
+        found = original_describe(self, spot_fleet_request_ids)
+        for fleet in found:  # AWS retries a fleet short of capacity by itself
+            if getattr(fleet, "ecs_dl_fault", None) is not None and fleet.state == "active":
+                _attempt_launch(fleet, original_create)
+        return found
+
+    def describe_history(self: Any) -> ActionResult:
+        from datetime import UTC
+
+        request_id = self._get_param("SpotFleetRequestId")
+        start = self._get_param("StartTime")
+        event_type = self._get_param("EventType")
+        fleet = self.ec2_backend.spot_fleet_requests.get(request_id)
+        if fleet is None:
+            raise EC2ClientError(
+                "InvalidSpotFleetRequestId.NotFound",
+                f"The spot fleet request ID '{request_id}' does not exist",
+            )
+        since = None
+        if start:
+            from dateutil import parser as date_parser
+
+            since = date_parser.isoparse(str(start))
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+        records = []
+        for record in getattr(fleet, "ecs_dl_history", []):
+            stamp = record["Timestamp"]
+            aware = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+            if since is not None and aware < since:
+                continue
+            if event_type and record["EventType"] != event_type:
+                continue
+            records.append(record)
+        return ActionResult(
+            {
+                "HistoryRecords": records,
+                "LastEvaluatedTime": _now(),
+                "SpotFleetRequestId": request_id,
+                "StartTime": since or _now(),
+            }
+        )
+
+    fleet_class.__init__ = fleet_init  # type: ignore[method-assign]
+    fleet_class.create_spot_requests = create_spot_requests  # type: ignore[method-assign]
+    backend_class.describe_spot_fleet_requests = describe  # type: ignore[method-assign]
+    SpotFleets.describe_spot_fleet_request_history = describe_history  # type: ignore[attr-defined]
+
+
+# Fix 10: EC2's Spot vCPU quotas in Service Quotas ---------------------------------------------
+
+# Large enough for the biggest fleet the input checks accept (50 instances of 96 vCPUs).
+LOCAL_SPOT_VCPUS = 5000.0
+EC2_SPOT_QUOTAS = {
+    "L-34B43A08": "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests",
+    "L-3819A6DF": "All G and VT Spot Instance Requests",
+}
+
+
+def _add_ec2_service_quotas() -> None:
+    import moto_faults
+    from moto.servicequotas import models as sq_models
+
+    backend_class = sq_models.ServiceQuotasBackend
+    original_get = backend_class.get_service_quota
+
+    def get_service_quota(self: Any, service_code: str, quota_code: str) -> dict[str, Any]:
+        if service_code != "ec2" or quota_code not in EC2_SPOT_QUOTAS:
+            return original_get(self, service_code, quota_code)
+        value = moto_faults.BEHAVIOUR.service_quota(service_code, quota_code)
+        return {
+            "ServiceCode": "ec2",
+            "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+            "QuotaArn": (
+                f"arn:aws:servicequotas:{self.region_name}:{self.account_id}:ec2/{quota_code}"
+            ),
+            "QuotaCode": quota_code,
+            "QuotaName": EC2_SPOT_QUOTAS[quota_code],
+            "Value": LOCAL_SPOT_VCPUS if value is None else value,
+            "Unit": "None",
+            "Adjustable": True,
+            "GlobalQuota": False,
+        }
+
+    backend_class.get_service_quota = get_service_quota  # type: ignore[method-assign]
+
+
+# Fix 11: the Spot service-linked roles' names -------------------------------------------------
+
+
+def _add_service_linked_role_names() -> None:
+    from moto.iam import models as iam_models
+    from moto.iam.exceptions import InvalidInput
+
+    iam_models.SERVICE_NAME_CONVERSION.update({"spot": "EC2Spot", "spotfleet": "EC2SpotFleet"})
+    backend_class = iam_models.IAMBackend
+    original_create = backend_class.create_service_linked_role
+
+    def create_service_linked_role(
+        self: Any, service_name: str, description: str, suffix: str
+    ) -> Any:
+        path = f"/aws-service-role/{service_name}/"
+        if not suffix:
+            for role in self.roles.values():
+                if role.path == path:
+                    raise InvalidInput(
+                        f"Service role name {role.name} has been taken in this account, "
+                        "please try a different suffix."
+                    )
+        return original_create(self, service_name, description, suffix)
+
+    backend_class.create_service_linked_role = create_service_linked_role  # type: ignore[method-assign]

@@ -19,6 +19,25 @@ created) and check that the playbooks and modules cope; the clients are never to
     DELETE /_ecs_dl/faults every rule goes; answers the rules as they were.
 
 Requests to /moto-api/ and /_ecs_dl/ are never failed.
+
+AWS behaviour that is no error of a request (moto_aws_compat.py reads it from BEHAVIOUR):
+
+    POST /_ecs_dl/spot-fleet-faults {"event_sub_type": "spotInstanceCountLimitExceeded",
+                                     "event_type": "error", "description": "...",
+                                     "fleets": 1, "attempts": null}
+        the next `fleets` Spot Fleets requested (every one while it stands when null) cannot
+        launch, as on AWS when the account's Spot vCPU quota is reached, there is no Spot
+        capacity, or a role is missing: each launch attempt (the request, a capacity change,
+        and every DescribeSpotFleetRequests while the fleet is short, which stands for AWS's
+        own retries) launches nothing, sets the request's ActivityStatus to `error` and records
+        the event in DescribeSpotFleetRequestHistory (EventType `event_type`, EventInformation
+        EventSubType/EventDescription). After `attempts` failed attempts (never when null) the
+        fleet launches, as when capacity comes back. Answers {"id": N}.
+    POST /_ecs_dl/service-quotas {"service_code": "ec2", "quota_code": "L-34B43A08",
+                                  "value": 4}
+        Service Quotas' GetServiceQuota answers that value for that quota (see
+        moto_aws_compat.py for the local defaults), as for an account whose quota is small.
+    GET lists, DELETE removes every one (quotas go back to the local defaults).
 """
 
 from __future__ import annotations
@@ -33,6 +52,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 PATH = "/_ecs_dl/faults"
+SPOT_FLEET_FAULTS_PATH = "/_ecs_dl/spot-fleet-faults"
+SERVICE_QUOTAS_PATH = "/_ecs_dl/service-quotas"
 SCOPE = re.compile(r"Credential=([^/]+)/\d{8}/[^/]+/([^/]+)/aws4_request")
 # Services whose API speaks the query protocol with EC2's error shape, or the generic one.
 EC2_STYLE = {"ec2"}
@@ -55,6 +76,8 @@ class FaultInjector:
         path = environ.get("PATH_INFO", "")
         if path == PATH:
             return self.control(environ, start_response)
+        if path in BEHAVIOUR_PARSERS:
+            return behaviour_control(path, environ, start_response)
         if path.startswith("/moto-api/") or not self.rules:
             return self.app(environ, start_response)
         access_key, service, action = self.identify(environ)
@@ -203,3 +226,122 @@ def error_response(
         ],
     )
     return [data]
+
+
+# AWS behaviour settings (spot fleet launch faults, service quotas) -----------------------------
+
+
+class Behaviour:
+    """What the emulated AWS does that is no error of a request; moto_aws_compat.py reads it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.settings: dict[str, list[dict[str, Any]]] = {
+            SPOT_FLEET_FAULTS_PATH: [],
+            SERVICE_QUOTAS_PATH: [],
+        }
+        self.next_id = 1
+
+    def add(self, path: str, setting: dict[str, Any]) -> int:
+        with self.lock:
+            setting["id"] = self.next_id
+            self.next_id += 1
+            if path == SERVICE_QUOTAS_PATH:  # one value per quota: the newest wins
+                self.settings[path] = [
+                    s
+                    for s in self.settings[path]
+                    if (s["service_code"], s["quota_code"])
+                    != (setting["service_code"], setting["quota_code"])
+                ]
+            self.settings[path].append(setting)
+            return setting["id"]
+
+    def list(self, path: str, clear: bool = False) -> list[dict[str, Any]]:
+        with self.lock:
+            found = [dict(s) for s in self.settings[path]]
+            if clear:
+                self.settings[path] = []
+            return found
+
+    def take_spot_fleet_fault(self) -> dict[str, Any] | None:
+        """The fault a fleet being requested gets (its `fleets` count spent by one), or None."""
+        with self.lock:
+            for fault in self.settings[SPOT_FLEET_FAULTS_PATH]:
+                if fault["fleets"] is not None and fault["hits"] >= fault["fleets"]:
+                    continue
+                fault["hits"] += 1
+                return dict(fault)
+        return None
+
+    def service_quota(self, service_code: str, quota_code: str) -> float | None:
+        with self.lock:
+            for quota in self.settings[SERVICE_QUOTAS_PATH]:
+                if (quota["service_code"], quota["quota_code"]) == (service_code, quota_code):
+                    return float(quota["value"])
+        return None
+
+
+BEHAVIOUR = Behaviour()
+
+
+def _positive_or_null(given: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = given.get(key, default)
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise ValueError(f"{key} is a positive integer or null")
+    return value
+
+
+def parse_spot_fleet_fault(given: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(given) - {"event_type", "event_sub_type", "description", "fleets", "attempts"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    if not given.get("event_sub_type"):
+        raise ValueError("event_sub_type is required (e.g. spotInstanceCountLimitExceeded)")
+    event_type = str(given.get("event_type", "error"))
+    if event_type not in ("error", "information"):
+        raise ValueError("event_type is error or information")
+    return {
+        "event_type": event_type,
+        "event_sub_type": str(given["event_sub_type"]),
+        "description": str(given.get("description", "")),
+        "fleets": _positive_or_null(given, "fleets", 1),
+        "attempts": _positive_or_null(given, "attempts", None),
+        "hits": 0,
+    }
+
+
+def parse_service_quota(given: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(given) - {"service_code", "quota_code", "value"}
+    if unknown:
+        raise ValueError(f"unknown fields: {sorted(unknown)}")
+    if not given.get("quota_code") or not isinstance(given.get("value"), (int, float)):
+        raise ValueError("quota_code and a numeric value are required")
+    return {
+        "service_code": str(given.get("service_code", "ec2")),
+        "quota_code": str(given["quota_code"]),
+        "value": float(given["value"]),
+    }
+
+
+BEHAVIOUR_PARSERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    SPOT_FLEET_FAULTS_PATH: parse_spot_fleet_fault,
+    SERVICE_QUOTAS_PATH: parse_service_quota,
+}
+
+
+def behaviour_control(
+    path: str, environ: dict[str, Any], start_response: StartResponse
+) -> Iterable[bytes]:
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "POST":
+        try:
+            given = json.loads(read_body(environ) or b"{}")
+            if not isinstance(given, dict):
+                raise ValueError("a setting is a JSON object")
+            setting = BEHAVIOUR_PARSERS[path](given)
+        except (ValueError, json.JSONDecodeError) as error:
+            return json_response(start_response, 400, {"error": str(error)})
+        return json_response(start_response, 200, {"id": BEHAVIOUR.add(path, setting)})
+    return json_response(
+        start_response, 200, {"settings": BEHAVIOUR.list(path, clear=method == "DELETE")}
+    )
