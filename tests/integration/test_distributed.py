@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ import pytest
 from tests.integration.conftest import (
     DEPLOYMENT_ARGS,
     DEPLOYMENT_NAME,
+    REPO_ROOT,
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
@@ -76,6 +77,44 @@ def docker_inspect(name: str) -> dict[str, Any]:
         ["docker", "inspect", name], capture_output=True, text=True, timeout=60, check=True
     )
     return json.loads(result.stdout)[0]
+
+
+# The local ECS agent reads it at each shipping (local_stack_log_delay_seconds, while it runs).
+LOG_DELAY_FILE = REPO_ROOT / ".local" / "ecs-agent" / "log-delay-seconds"
+
+
+@pytest.fixture
+def late_logs() -> Iterator[int]:
+    """The local agent ships each log line 20 s late (awslogs on AWS delivers asynchronously):
+    a task's last lines reach CloudWatch Logs after ECS says it STOPPED."""
+    assert LOG_DELAY_FILE.parent.is_dir(), f"no {LOG_DELAY_FILE.parent}: the local agent is not up"
+    LOG_DELAY_FILE.write_text("20\n")
+    try:
+        yield 20
+    finally:
+        LOG_DELAY_FILE.unlink(missing_ok=True)
+
+
+def test_a_job_whose_logs_arrive_late_still_reads_every_workers_weights(
+    deployment: Deployment, late_logs: int
+) -> None:
+    del deployment
+    result = run_playbook("playbooks/train.yml", *DEPLOYMENT_ARGS, "-e", "workers=2")
+    assert_playbook_ok(result, f"train.yml -e workers=2, logs {late_logs} s late", "train-late.log")
+    assert re.search(
+        r"Every worker ended with the same weights: sha256 [0-9a-f]{64}", result.stdout
+    )
+    assert re.search(r"Validation accuracy: 0\.\d+", result.stdout), tail(result.stdout)
+
+
+def test_a_train_run_whose_log_arrives_late_still_reports_its_accuracy(
+    deployment: Deployment, late_logs: int
+) -> None:
+    del deployment
+    result = run_playbook("playbooks/train.yml", *DEPLOYMENT_ARGS, "-e", "train_epochs=1")
+    assert_playbook_ok(result, f"train.yml, its log {late_logs} s late", "train-late-1.log")
+    assert re.search(r"Epoch\[0\] Validation-accuracy=0\.\d+", result.stdout), tail(result.stdout)
+    assert "(no validation accuracy in the log)" not in result.stdout
 
 
 @pytest.fixture(scope="module")

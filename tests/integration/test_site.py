@@ -10,7 +10,9 @@ import json
 import stat
 import subprocess
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -396,7 +398,32 @@ def task_status(stdout: str, name: str) -> str:
 # --- teardown ------------------------------------------------------------------------------------
 
 
+@contextmanager
+def shutting_down_for(seconds: float) -> Iterator[None]:
+    """The local moto keeps terminated instances shutting-down (holding their VPC's security
+    groups, subnets and internet gateway: DependencyViolation) this long, then as before."""
+
+    def post(value: float) -> None:
+        request = urllib.request.Request(
+            f"{ENDPOINT_URL}/_ecs_dl/settings",
+            data=json.dumps({"shutting_down_seconds": value}).encode(),
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["shutting_down_seconds"] == value
+
+    with urllib.request.urlopen(f"{ENDPOINT_URL}/_ecs_dl/settings", timeout=10) as response:
+        before = json.loads(response.read())["shutting_down_seconds"]
+    post(seconds)
+    try:
+        yield
+    finally:
+        post(before)
+
+
 def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) -> None:
+    """Teardown resumed after an interrupted one had cancelled the fleet: its instances are
+    still shutting down (on AWS for a minute or more), and until they have terminated EC2
+    refuses to delete the VPC's security group, internet gateway and subnets."""
     # A one-shot task still running when teardown starts: teardown has to stop it too.
     ecs = aws_client("ecs")
     running = ecs.run_task(
@@ -420,7 +447,18 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     (secrets / f"{DN}-known_hosts").write_text(host_key)
     other = secrets / "ecs-dl-other-known_hosts"
     other.write_text(host_key)
-    result = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
+    ec2 = aws_client("ec2")
+    fleets = [
+        c["SpotFleetRequestId"]
+        for c in ec2.describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
+        if {"Key": "Name", "Value": DN} in c.get("Tags", [])
+        and c["SpotFleetRequestState"] == "active"
+    ]
+    assert len(fleets) == 1, fleets
+    with shutting_down_for(60):
+        # What the interrupted teardown did before it stopped (the cancel, no wait).
+        ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=fleets, TerminateInstances=True)
+        result = run_playbook("teardown.yml", *DEPLOYMENT_ARGS)
     other_kept = other.exists()
     other.unlink(missing_ok=True)
     assert_playbook_ok(result, "teardown.yml", "teardown-1.log")

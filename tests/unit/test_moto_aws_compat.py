@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+import botocore.exceptions
 import pytest
 
 from tests.conftest import moto_launcher
@@ -318,3 +321,95 @@ def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
         cluster="compat-scale", containerInstances=[arns[gone]]
     )["containerInstances"]
     assert [c["status"] for c in described] in ([], ["INACTIVE"])
+
+
+def settings(endpoint: str, **changes: float) -> dict[str, float]:
+    """GET (no changes) or POST /_ecs_dl/settings of the launcher."""
+    data = json.dumps(changes).encode() if changes else None
+    request = urllib.request.Request(f"{endpoint}/_ecs_dl/settings", data=data)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def instance_state(ec2: Any, instance_id: str) -> str:
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return reservations[0]["Instances"][0]["State"]["Name"]
+
+
+@pytest.fixture
+def vpc_with_instance(ec2: Any) -> dict[str, str]:
+    """A VPC with an attached internet gateway, a subnet, a security group and an instance."""
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    group = ec2.create_security_group(GroupName="held", Description="held", VpcId=vpc)["GroupId"]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    instance = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet, SecurityGroupIds=[group]
+    )["Instances"][0]["InstanceId"]
+    return {"vpc": vpc, "subnet": subnet, "igw": igw, "group": group, "instance": instance}
+
+
+def delete_network(ec2: Any, ids: dict[str, str]) -> None:
+    ec2.delete_security_group(GroupId=ids["group"])
+    ec2.detach_internet_gateway(InternetGatewayId=ids["igw"], VpcId=ids["vpc"])
+    ec2.delete_subnet(SubnetId=ids["subnet"])
+
+
+def test_a_terminated_instance_is_shutting_down_for_a_while(
+    compat_endpoint: str, ec2: Any, vpc_with_instance: dict[str, str]
+) -> None:
+    assert settings(compat_endpoint)["shutting_down_seconds"] == 5  # the default: on
+    settings(compat_endpoint, shutting_down_seconds=2)
+    try:
+        instance = vpc_with_instance["instance"]
+        answer = ec2.terminate_instances(InstanceIds=[instance])["TerminatingInstances"][0]
+        assert answer["CurrentState"]["Name"] == "shutting-down"
+        assert instance_state(ec2, instance) == "shutting-down"
+        # Asked again while it shuts down: still on its way, no error.
+        ec2.terminate_instances(InstanceIds=[instance])
+        wait_for("terminated", lambda: instance_state(ec2, instance) == "terminated", 10)
+    finally:
+        settings(compat_endpoint, shutting_down_seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("group", "resource {group} has a dependent object"),
+        ("igw", "Network {vpc} has some mapped public address(es)"),
+        ("subnet", "The subnet '{subnet}' has dependencies and cannot be deleted."),
+    ],
+    ids=["security-group", "internet-gateway", "subnet"],
+)
+def test_the_vpcs_resources_are_held_until_its_instances_are_terminated(
+    compat_endpoint: str, ec2: Any, vpc_with_instance: dict[str, str], call: str, message: str
+) -> None:
+    ids = vpc_with_instance
+    calls = {
+        "group": lambda: ec2.delete_security_group(GroupId=ids["group"]),
+        "igw": lambda: ec2.detach_internet_gateway(InternetGatewayId=ids["igw"], VpcId=ids["vpc"]),
+        "subnet": lambda: ec2.delete_subnet(SubnetId=ids["subnet"]),
+    }
+    settings(compat_endpoint, shutting_down_seconds=3)
+    try:
+        for _ in ("running", "shutting-down"):
+            with pytest.raises(botocore.exceptions.ClientError) as raised:
+                calls[call]()
+            error = raised.value.response["Error"]
+            assert error["Code"] == "DependencyViolation"
+            assert message.format(**ids) in error["Message"]
+            if instance_state(ec2, ids["instance"]) == "running":
+                ec2.terminate_instances(InstanceIds=[ids["instance"]])
+        wait_for("terminated", lambda: instance_state(ec2, ids["instance"]) == "terminated", 10)
+        delete_network(ec2, ids)  # once it is terminated, everything goes
+    finally:
+        settings(compat_endpoint, shutting_down_seconds=5)
+
+
+def test_settings_refuse_what_they_do_not_know(compat_endpoint: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        settings(compat_endpoint, shutting_down_typo=1)
+    assert raised.value.code == 400
+    assert "shutting_down_seconds" in raised.value.read().decode()

@@ -28,7 +28,11 @@ it. This program is that second job, against the emulated ECS (moto, reached thr
 - a task whose desiredStatus is STOPPED has its container stopped (SIGTERM, then SIGKILL after
   the container's stopTimeout, 30 s by default);
 - the containers' output goes to CloudWatch Logs as the awslogs log driver sends it: log group
-  awslogs-group, stream awslogs-stream-prefix/container-name/task-id;
+  awslogs-group, stream awslogs-stream-prefix/container-name/task-id; with --log-delay SECONDS
+  (or the file log-delay-seconds in --state-dir, read at each shipping, so that a test can
+  change it while the agent runs) a line is shipped only once it is that old, so a task's last
+  lines reach CloudWatch Logs seconds after ECS says it STOPPED, as awslogs delivery on AWS
+  (asynchronous, batched) may;
 - the containers of stopped tasks are removed after --cleanup-wait seconds (ECS's
   ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION), and a container whose task ECS no longer knows (its
   cluster deleted, its instance deregistered) is stopped and removed.
@@ -119,6 +123,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds a stopped task's container is kept (default: %(default)s)",
     )
     parser.add_argument(
+        "--log-delay",
+        type=float,
+        default=float(os.environ.get("ECS_DL_LOG_DELAY_SECONDS") or 0),
+        help="ship a log line only once it is this many seconds old (default: "
+        "$ECS_DL_LOG_DELAY_SECONDS or 0; the file log-delay-seconds in --state-dir overrides it)",
+    )
+    parser.add_argument(
         "--pidfile",
         help="write the PID here once dockerd and ECS have answered (removed on exit)",
     )
@@ -148,6 +159,7 @@ class Agent:
     docker_host: str
     host_ip: str
     cleanup_wait: float
+    log_delay: float = 0.0
     _docker: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -516,6 +528,16 @@ class Agent:
         )
 
     # -- logs --------------------------------------------------------------------------------
+    def _log_delay(self) -> float:
+        """--log-delay, or the number in <state-dir>/log-delay-seconds when that file exists."""
+        try:
+            return float((self.state_dir / "log-delay-seconds").read_text().strip() or 0)
+        except FileNotFoundError:
+            return self.log_delay
+        except ValueError:
+            LOG.warning("%s/log-delay-seconds is not a number: ignored", self.state_dir)
+            return self.log_delay
+
     def _ship_logs(self, task: dict[str, Any], container: Any) -> None:
         """Send the container's new output lines to CloudWatch Logs (awslogs's stream naming)."""
         definition = self._definition(task["taskDefinitionArn"])
@@ -537,6 +559,7 @@ class Agent:
         raw = container.logs(stdout=True, stderr=True, timestamps=True)
         events = []
         newest = mark
+        held_after = time.time() - self._log_delay()
         for line in raw.decode("utf-8", errors="replace").splitlines():
             stamp, _, message = line.partition(" ")
             if mark is not None and stamp <= mark:
@@ -544,6 +567,8 @@ class Agent:
             seconds = _parse_time(stamp)
             if seconds is None:
                 continue
+            if seconds > held_after:  # too new (--log-delay): a later round ships it
+                break
             events.append({"timestamp": int(seconds * 1000), "message": message or " "})
             newest = stamp
         if not events:
@@ -749,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
         docker_host=args.docker_host,
         host_ip=args.host_ip,
         cleanup_wait=args.cleanup_wait,
+        log_delay=args.log_delay,
     )
     try:
         agent.docker.ping()

@@ -59,14 +59,32 @@ this server through `endpoint_url` exactly as they would talk to AWS.
 11. IAM CreateServiceLinkedRole names the Spot roles as AWS does (AWSServiceRoleForEC2Spot,
    AWSServiceRoleForEC2SpotFleet; moto: AWSServiceRoleForSpot, ...ForSpotfleet) and refuses
    one that exists with AWS's InvalidInput ("has been taken in this account").
+12. EC2 termination takes time: on AWS a terminated instance is `shutting-down` for a while
+   (its ENIs and public address are still held), and until it is `terminated`,
+   DeleteSecurityGroup, DetachInternetGateway and DeleteSubnet of its VPC fail with
+   DependencyViolation; moto terminates at once and deletes anything. Here TerminateInstances
+   leaves the instances `shutting-down` for SETTINGS["shutting_down_seconds"] (environment
+   ECS_DL_SHUTTING_DOWN_SECONDS, default 5; 0 turns it off), and those three calls answer
+   DependencyViolation, in EC2's words, while an instance of the VPC is not terminated.
+   GET/POST /_ecs_dl/settings (JSON, e.g. {"shutting_down_seconds": 60}) read and change the
+   setting while the server runs (see settings_route).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")  # a task definition family's name (fix 8)
+# The settings of the fixes that can be changed while the server runs (fix 12).
+SETTINGS: dict[str, float] = {
+    "shutting_down_seconds": float(os.environ.get("ECS_DL_SHUTTING_DOWN_SECONDS", "5")),
+}
+SETTINGS_PATH = "/_ecs_dl/settings"
 
 
 def apply() -> list[str]:
@@ -98,6 +116,7 @@ def apply() -> list[str]:
     _add_spot_fleet_launch_faults()
     _add_ec2_service_quotas()
     _add_service_linked_role_names()
+    _add_ec2_termination_dependencies()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -110,6 +129,7 @@ def apply() -> list[str]:
         "ec2-spot-fleet-launch-faults",
         "servicequotas-ec2-spot-vcpus",
         "iam-service-linked-role-names",
+        "ec2-shutting-down-dependency-violation",
     ]
 
 
@@ -779,3 +799,108 @@ def _add_service_linked_role_names() -> None:
         return original_create(self, service_name, description, suffix)
 
     backend_class.create_service_linked_role = create_service_linked_role  # type: ignore[method-assign]
+
+
+# --- fix 12: termination takes time, and holds the VPC's resources meanwhile -------------------
+
+
+def settings_route(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware: GET SETTINGS_PATH answers SETTINGS as JSON, POST merges a JSON object of
+    known keys and numbers into them (400 otherwise); every other request goes to `app`."""
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != SETTINGS_PATH:
+            return app(environ, start_response)
+        status, body = "200 OK", {}
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                given = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                if not isinstance(given, dict) or set(given) - set(SETTINGS):
+                    raise ValueError(f"known settings: {', '.join(sorted(SETTINGS))}")
+                SETTINGS.update({key: float(value) for key, value in given.items()})
+            except (ValueError, TypeError) as error:
+                status, body = "400 Bad Request", {"error": str(error)}
+        payload = json.dumps(body or SETTINGS).encode()
+        start_response(
+            status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        )
+        return [payload]
+
+    return route
+
+
+def _finish_termination(instance: Any) -> None:
+    if instance._state.name == "shutting-down":
+        instance._state.name = "terminated"
+        instance._state.code = 48
+
+
+def _add_ec2_termination_dependencies() -> None:
+    from moto.ec2.exceptions import DependencyViolationError
+    from moto.ec2.models.instances import Instance
+    from moto.ec2.models.internet_gateways import InternetGatewayBackend
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.models.subnets import SubnetBackend
+
+    original_terminate = Instance.terminate
+
+    def terminate(self: Any) -> Any:
+        if self._state.name == "shutting-down":  # asked again: it is on its way already
+            return type(self._state)(self._state.name, self._state.code)
+        previous = original_terminate(self)
+        seconds = SETTINGS["shutting_down_seconds"]
+        if seconds > 0:
+            self._state.name, self._state.code = "shutting-down", 32
+            timer = threading.Timer(seconds, _finish_termination, args=(self,))
+            timer.daemon = True
+            timer.start()
+        return previous
+
+    Instance.terminate = terminate  # type: ignore[method-assign]
+
+    def holding(backend: Any, vpc_id: str | None, subnet_id: str | None = None) -> list[str]:
+        """The instances of the VPC (or the subnet) that are not terminated yet."""
+        return [
+            instance.id
+            for instance in backend.all_instances()
+            if instance._state.name != "terminated"
+            and (
+                instance.subnet_id == subnet_id
+                if subnet_id
+                else vpc_id is not None and instance.vpc_id == vpc_id
+            )
+        ]
+
+    original_delete_group = SecurityGroupBackend._delete_security_group
+
+    def delete_security_group(self: Any, vpc_id: str | None, group_id: str) -> Any:
+        group = self.get_security_group_from_id(group_id)
+        if holding(self, getattr(group, "vpc_id", None) or vpc_id):
+            raise DependencyViolationError(f"resource {group_id} has a dependent object")
+        return original_delete_group(self, vpc_id, group_id)
+
+    SecurityGroupBackend._delete_security_group = delete_security_group  # type: ignore[method-assign]
+
+    original_detach = InternetGatewayBackend.detach_internet_gateway
+
+    def detach_internet_gateway(self: Any, internet_gateway_id: str, vpc_id: str) -> None:
+        if holding(self, vpc_id):
+            raise DependencyViolationError(
+                f"Network {vpc_id} has some mapped public address(es). Please unmap those "
+                "public address(es) before detaching the gateway."
+            )
+        return original_detach(self, internet_gateway_id, vpc_id)
+
+    InternetGatewayBackend.detach_internet_gateway = detach_internet_gateway  # type: ignore[method-assign]
+
+    original_delete_subnet = SubnetBackend.delete_subnet
+
+    def delete_subnet(self: Any, subnet_id: str) -> Any:
+        if holding(self, None, subnet_id):
+            raise DependencyViolationError(
+                f"The subnet '{subnet_id}' has dependencies and cannot be deleted."
+            )
+        return original_delete_subnet(self, subnet_id)
+
+    SubnetBackend.delete_subnet = delete_subnet  # type: ignore[method-assign]

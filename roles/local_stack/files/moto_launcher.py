@@ -17,7 +17,8 @@ What it does, in order:
 3b. Applies the fixes of moto_aws_compat.py (beside this file): answers that AWS gives and
    moto 5.2.x leaves out, which the collections' modules depend on.
 3c. Wraps the app in moto_faults.FaultInjector: tests can make the endpoint answer with AWS
-   errors (throttling, 500, not found) on demand through /_ecs_dl/faults (see that file).
+   errors (throttling, 500, not found) on demand through /_ecs_dl/faults (see that file);
+   /_ecs_dl/settings reads and changes moto_aws_compat's settings (its fix 12).
 4. Once /moto-api/ answers, POSTs /moto-api/state-manager/set-transition with
    {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}:
    otherwise moto advances an ECS task one state (PROVISIONING -> ... -> STOPPED) each time it is
@@ -160,7 +161,10 @@ def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable
         server = make_server(
             host,
             port,
-            FaultInjector(DomainDispatcherApplication(create_backend_app)),
+            # The settings route outside: a fault rule never fails it.
+            moto_aws_compat.settings_route(
+                FaultInjector(DomainDispatcherApplication(create_backend_app))
+            ),
             threaded=True,
             request_handler=MotoRequestHandler,
         )
