@@ -242,3 +242,98 @@ def test_the_admin_key_stays_unchecked(
     assert s3.get_object(Bucket=buckets("other-dl")["data"], Key="seed.txt")["Body"].read()
     found = admin("ssm").get_parameters(Names=["/other-dl/jupyter_password_hash"])
     assert len(found["Parameters"]) == 1
+
+
+# -- the local ECS agent's side: task role credentials, the execution role for secrets -------
+@pytest.fixture(scope="module")
+def agent(agent_module: Any, endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An Agent (no docker) with its credentials endpoint on a free loopback port."""
+    import threading
+
+    from tests.conftest import free_port
+
+    made = agent_module.Agent(
+        endpoint=endpoint,
+        region=REGION,
+        agent_id="unit",
+        state_dir=tmp_path_factory.mktemp("agent"),
+        docker_host="unix:///nonexistent",
+        host_ip="127.0.0.1",
+        cleanup_wait=1,
+        credentials_address="127.0.0.1",
+        credentials_port=free_port(),
+    )
+    made._our_containers = dict  # no dockerd here: the agent has no containers
+    # The agent's own clients: the admin key, made before a test takes it from the environment.
+    for service in ("sts", "ssm", "ecs"):
+        made._clients[service] = boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+    stopping = threading.Event()
+    agent_module.credentials_server(made, stopping)
+    yield made
+    stopping.set()
+
+
+@pytest.fixture
+def agent_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As in a task container: no static credentials, no profile."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    yield
+
+
+def test_a_task_gets_its_roles_credentials_from_the_agents_endpoint(
+    agent: Any,
+    endpoint: str,
+    deployments: dict[str, dict[str, str]],
+    agent_environment: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    del agent_environment
+    uri = agent.credentials_uri(deployments["ecs-dl"]["task"])
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri)
+    session = boto3.Session(region_name=REGION)
+    credentials = session.get_credentials()
+    assert credentials is not None and credentials.method == "container-role"
+    assert credentials.access_key.startswith("ASIA")
+    s3 = session.client("s3", endpoint_url=endpoint)
+    own, other = buckets("ecs-dl")["models"], buckets("other-dl")["models"]
+    s3.put_object(Bucket=own, Key="from-the-endpoint", Body=b"ok")
+    assert s3.get_object(Bucket=own, Key="from-the-endpoint")["Body"].read() == b"ok"
+    assert error_code(lambda: s3.get_object(Bucket=other, Key="seed.txt")) == "AccessDenied"
+    caller = session.client("sts", endpoint_url=endpoint).get_caller_identity()
+    assert ":assumed-role/ecs-dl-task/" in caller["Arn"]
+
+
+def test_the_endpoint_answers_404_for_an_unknown_id(agent: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    base = f"http://127.0.0.1:{agent.credentials_port}"
+    for path in ("/v2/credentials/00000000-0000-0000-0000-000000000000", "/v2/credentials/", "/"):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(base + path, timeout=5)
+        assert caught.value.code == 404, path
+
+
+def test_the_agent_reads_secrets_with_the_execution_role(
+    agent: Any, agent_module: Any, deployments: dict[str, dict[str, str]]
+) -> None:
+    execution = deployments["ecs-dl"]["execution"]
+    own = "/ecs-dl/jupyter_password_hash"
+    arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{own}"
+    secrets = [{"name": "A", "valueFrom": own}, {"name": "B", "valueFrom": arn}]
+    assert agent._secrets(secrets, execution) == {"A": "argon2:x", "B": "argon2:x"}
+    other = [{"name": "A", "valueFrom": "/other-dl/jupyter_password_hash"}]
+    with pytest.raises(agent_module.SecretsError, match="AccessDeniedException"):
+        agent._secrets(other, execution)
+    # Without an execution role the agent's own credentials (the admin key here) are used.
+    assert agent._secrets(other) == {"A": "argon2:x"}
