@@ -79,7 +79,7 @@ def containers_of_task(task_arn: str) -> list[dict[str, Any]]:
 
 
 def container_env(container: dict[str, Any]) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in container["Config"]["Env"])
+    return dict(item.split("=", 1) for item in container["Config"]["Env"] or [])
 
 
 @dataclass
