@@ -33,6 +33,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import free_port, moto_launcher
 
@@ -78,7 +79,7 @@ def containers_of_task(task_arn: str) -> list[dict[str, Any]]:
 
 
 def container_env(container: dict[str, Any]) -> dict[str, str]:
-    return dict(item.split("=", 1) for item in container["Config"]["Env"])
+    return dict(item.split("=", 1) for item in container["Config"]["Env"] or [])
 
 
 @dataclass
@@ -192,6 +193,9 @@ def running_agent(home: Path, moto_port: int, *options: str) -> Iterator[AgentPr
                 str(CLEANUP_WAIT),
                 "--forward-port",
                 str(moto_port),
+                # The credentials endpoint's address is one per host: a port of this agent's own.
+                "--credentials-port",
+                str(free_port()),
                 *options,
             ],
             stdout=out,
@@ -670,6 +674,123 @@ def test_a_task_reaches_moto_through_host_docker_internal(
     messages = wait_for("the output", lambda: log_messages(aws, task_arn))
     assert stopped["containers"][0]["exitCode"] == 0, messages
     assert messages[0].startswith("HTTP/1.") and " 200 " in messages[0], messages
+
+
+def _role(aws: Callable[[str], Any], name: str, policy: dict[str, Any]) -> str:
+    """A role trusted by ecs-tasks.amazonaws.com with one inline policy; its ARN."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam = aws("iam")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+    return str(arn)
+
+
+# bash only (the base image has no curl): GET $AWS_CONTAINER_CREDENTIALS_FULL_URI, print the body.
+FETCH_CREDENTIALS = (
+    "uri=${AWS_CONTAINER_CREDENTIALS_FULL_URI:?no credentials URI}; rest=${uri#http://}; "
+    "hostport=${rest%%/*}; exec 3<>/dev/tcp/${hostport%:*}/${hostport#*:} && "
+    'printf "GET /${rest#*/} HTTP/1.0\r\nHost: x\r\n\r\n" >&3 && '
+    "sed -n '$p' <&3; echo"
+)
+
+
+def test_a_task_gets_its_task_roles_credentials_from_the_agent(
+    aws: Callable[[str], Any], setup: Setup, agent: AgentProcess, wait_for: Waiter
+) -> None:
+    del setup
+    probe = docker("run", "--rm", BASE_IMAGE, "sh", "-c", "command -v bash", check=False)
+    if probe.returncode != 0:
+        pytest.fail(f"{BASE_IMAGE} has no bash to make an HTTP request with", pytrace=False)
+    role = _role(
+        aws,
+        "agent-it-task",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}],
+        },
+    )
+    spec: dict[str, Any] = {
+        "name": "main",
+        "image": BASE_IMAGE,
+        "essential": True,
+        "memoryReservation": 32,
+        "command": ["bash", "-c", FETCH_CREDENTIALS],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": LOG_GROUP,
+                "awslogs-region": REGION,
+                "awslogs-stream-prefix": STREAM_PREFIX,
+            },
+        },
+    }
+    definition = aws("ecs").register_task_definition(
+        family="with-task-role", taskRoleArn=role, containerDefinitions=[spec]
+    )["taskDefinition"]["taskDefinitionArn"]
+    task_arn = run(aws, definition)
+    stopped = wait_for("STOPPED", status_is(aws, task_arn, "STOPPED"))
+    messages = wait_for("the output", lambda: log_messages(aws, task_arn))
+    assert stopped["containers"][0]["exitCode"] == 0, messages
+    answer = json.loads(messages[0])
+    assert answer["RoleArn"] == role
+    assert answer["AccessKeyId"].startswith("ASIA") and answer["Token"], answer.keys()
+    # They are the role's: moto (fix 9) lets them list buckets and nothing else.
+    s3 = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{agent.moto_port}",
+        aws_access_key_id=answer["AccessKeyId"],
+        aws_secret_access_key=answer["SecretAccessKey"],
+        aws_session_token=answer["Token"],
+    )
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.create_bucket(Bucket="agent-it-not-allowed")
+    # The URI is from 169.254.170.2 (ECS's address), and a task without a role gets none.
+    environment = container_env(containers_of_task(task_arn)[0])
+    assert environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://169.254.170.2:")
+    plain = run(aws, register(aws, "without-task-role", command=["true"]))
+    wait_for("STOPPED", status_is(aws, plain, "STOPPED"))
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in container_env(containers_of_task(plain)[0])
+
+
+def test_secrets_the_execution_role_may_not_read_stop_the_task(
+    aws: Callable[[str], Any], setup: Setup, agent: AgentProcess, wait_for: Waiter
+) -> None:
+    del agent
+    other = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/elsewhere/*"
+    role = _role(
+        aws,
+        "agent-it-execution",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": other}],
+        },
+    )
+    spec: dict[str, Any] = {
+        "name": "main",
+        "image": BASE_IMAGE,
+        "essential": True,
+        "memoryReservation": 32,
+        "command": ["true"],
+        "secrets": [{"name": "TOKEN", "valueFrom": setup.parameter_arn}],
+    }
+    definition = aws("ecs").register_task_definition(
+        family="secret-not-allowed", executionRoleArn=role, containerDefinitions=[spec]
+    )["taskDefinition"]["taskDefinitionArn"]
+    task_arn = run(aws, definition)
+    stopped = wait_for("STOPPED", status_is(aws, task_arn, "STOPPED"))
+    reasons = f"{stopped['containers'][0].get('reason', '')} {stopped.get('stoppedReason', '')}"
+    assert "ResourceInitializationError" in reasons and "AccessDeniedException" in reasons, reasons
+    assert not containers_of_task(task_arn)
 
 
 def test_a_host_mode_task_is_on_a_network_of_this_agent_and_cluster(

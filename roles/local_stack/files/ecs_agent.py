@@ -48,8 +48,26 @@ task definitions' extraHosts map it to host-gateway). The address is the bridge 
 gateway, or, when docker names none (dockerd 20.10 on a machine where docker0 never existed),
 the bridge interface's own IPv4 address; see bridge_gateway.
 
-Credentials and region come from the environment (AWS_ACCESS_KEY_ID, ...), as boto3 reads
-them. SIGTERM/SIGINT stop the agent; the containers keep running, as on an agent restart.
+IAM roles, as ECS gives them (moto_aws_compat.py fix 13 checks what their credentials may do):
+- a task whose definition has a taskRoleArn gets that role's credentials (STS AssumeRole, made
+  by the agent with its own credentials, as ECS does with the role's trust in
+  ecs-tasks.amazonaws.com) from the agent's container credentials endpoint: the container's
+  environment has AWS_CONTAINER_CREDENTIALS_FULL_URI=http://169.254.170.2:PORT/v2/credentials/ID
+  (ID random per task), which boto3's container credential provider reads and refreshes. ECS
+  gives AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (port 80 of 169.254.170.2, which the real agent's
+  iptables rule sends to its port 51679); this agent serves the same address on its own port
+  (--credentials-port, 51679 by default), so nothing on the host is redirected. 169.254.170.2 is
+  the gateway of a docker network of its own (--credentials-network, subnet 169.254.170.0/24,
+  made when missing): the address is then the host's, and every container reaches it through
+  its default route, whatever network it is on. A task without a task role gets none;
+- what the agent does on a task's behalf, resolving its `secrets` (ssm:GetParameters, as ECS
+  does, or secretsmanager:GetSecretValue) and shipping its logs, is done with the definition's
+  executionRoleArn's credentials (the agent's own when it has none). A secret that cannot be
+  read stops the task with ResourceInitializationError, as on ECS.
+
+The agent's own credentials and region come from the environment (AWS_ACCESS_KEY_ID, ...), as
+boto3 reads them. SIGTERM/SIGINT stop the agent; the containers keep running, as on an agent
+restart.
 """
 
 from __future__ import annotations
@@ -69,9 +87,11 @@ import struct
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +114,20 @@ LOG_SHIP_INTERVAL = 3.0
 LOG_BATCH = 5000
 # The network modes whose tasks talk to each other across instances: on the cluster's network.
 CLUSTER_NETWORK_MODES = ("host", "awsvpc")
+# The container credentials endpoint (see the module docstring).
+CREDENTIALS_ADDRESS = "169.254.170.2"
+CREDENTIALS_PORT = 51679
+CREDENTIALS_NETWORK = "ecs-local-credentials"
+LABEL_CREDENTIALS = "ecs-dl.credentials-endpoint"
+CREDENTIALS_PATH = "/v2/credentials/"
+ENV_CREDENTIALS_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+ROLE_SESSION_SECONDS = 3600
+# Credentials this close to their expiry are renewed before they are handed out.
+ROLE_RENEW_BEFORE = timedelta(minutes=15)
+
+
+class SecretsError(ValueError):
+    """A task's secrets could not be read (ECS: ResourceInitializationError)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -145,6 +179,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="relay the docker bridge gateway's PORT to 127.0.0.1:PORT (repeatable)",
     )
+    parser.add_argument(
+        "--credentials-address",
+        default=CREDENTIALS_ADDRESS,
+        help="address of the container credentials endpoint (default: %(default)s); one that "
+        "is not loopback becomes the gateway of --credentials-network",
+    )
+    parser.add_argument(
+        "--credentials-port",
+        type=int,
+        default=CREDENTIALS_PORT,
+        help="its port (default: %(default)s; 0: no endpoint, tasks get no role credentials)",
+    )
+    parser.add_argument(
+        "--credentials-network",
+        default=CREDENTIALS_NETWORK,
+        help="the docker network whose gateway is --credentials-address (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -160,6 +211,8 @@ class Agent:
     host_ip: str
     cleanup_wait: float
     log_delay: float = 0.0
+    credentials_address: str = CREDENTIALS_ADDRESS
+    credentials_port: int = 0
     _docker: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -168,6 +221,11 @@ class Agent:
     _reported: dict[str, str] = field(default_factory=dict)
     # container id -> when it gets SIGKILL (SIGTERM was sent; the poll loop never waits for it)
     _kill_at: dict[str, float] = field(default_factory=dict)
+    # role ARN -> its current STS credentials; credentials id -> the role ARN it serves
+    _role_credentials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _role_clients: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    _credential_ids: dict[str, str] = field(default_factory=dict)
+    _credentials_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -178,6 +236,119 @@ class Agent:
                 config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
             )
         return self._clients[service]
+
+    # -- IAM roles ---------------------------------------------------------------------------
+    def role_credentials(self, role_arn: str) -> dict[str, Any]:
+        """The role's credentials (AssumeRole with the agent's own), renewed near expiry."""
+        with self._credentials_lock:
+            current = self._role_credentials.get(role_arn)
+            if current is None or current["Expiration"] - ROLE_RENEW_BEFORE <= datetime.now(UTC):
+                current = self.client("sts").assume_role(
+                    RoleArn=role_arn,
+                    RoleSessionName=f"ecs-local-{self.agent_id}"[:64],
+                    DurationSeconds=ROLE_SESSION_SECONDS,
+                )["Credentials"]
+                self._role_credentials[role_arn] = current
+            return current
+
+    def role_client(self, role_arn: str | None, service: str) -> Any:
+        """A client with the role's credentials; the agent's own client without a role."""
+        if not role_arn:
+            return self.client(service)
+        credentials = self.role_credentials(role_arn)
+        key = (role_arn, service, credentials["AccessKeyId"])
+        if key not in self._role_clients:
+            self._role_clients[key] = boto3.client(
+                service,
+                region_name=self.region,
+                endpoint_url=self.endpoint,
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+                config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30),
+            )
+        return self._role_clients[key]
+
+    def credentials_uri(self, role_arn: str) -> str:
+        """A new credentials id for a task of role_arn: the URI its container is given."""
+        credentials_id = str(uuid.uuid4())
+        with self._credentials_lock:
+            self._credential_ids[credentials_id] = role_arn
+        return (
+            f"http://{self.credentials_address}:{self.credentials_port}"
+            f"{CREDENTIALS_PATH}{credentials_id}"
+        )
+
+    def credentials_for(self, credentials_id: str) -> dict[str, str] | None:
+        """What the endpoint answers for an id (ECS's shape), None for an unknown id. Ids of
+        containers started before a restart are found again in our containers' environment."""
+        if not re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", credentials_id):
+            return None
+        with self._credentials_lock:
+            role_arn = self._credential_ids.get(credentials_id)
+        if role_arn is None:
+            role_arn = self._find_credentials_id(credentials_id)
+        if role_arn is None:
+            return None
+        credentials = self.role_credentials(role_arn)
+        return {
+            "RoleArn": role_arn,
+            "AccessKeyId": credentials["AccessKeyId"],
+            "SecretAccessKey": credentials["SecretAccessKey"],
+            "Token": credentials["SessionToken"],
+            "Expiration": credentials["Expiration"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _find_credentials_id(self, credentials_id: str) -> str | None:
+        wanted = f"{ENV_CREDENTIALS_URI}="
+        for container in self._our_containers().values():
+            for entry in container.attrs.get("Config", {}).get("Env") or []:
+                if entry.startswith(wanted) and entry.endswith(
+                    f"{CREDENTIALS_PATH}{credentials_id}"
+                ):
+                    definition = self._definition(
+                        self.client("ecs").describe_tasks(
+                            cluster=container.labels[LABEL_CLUSTER],
+                            tasks=[container.labels[LABEL_TASK]],
+                        )["tasks"][0]["taskDefinitionArn"]
+                    )
+                    role_arn = definition.get("taskRoleArn")
+                    if role_arn:
+                        with self._credentials_lock:
+                            self._credential_ids[credentials_id] = role_arn
+                    return role_arn
+        return None
+
+    def credentials_network(self, name: str) -> None:
+        """Make the docker network whose gateway is the endpoint's address (when missing)."""
+        subnet = str(ipaddress.ip_network(f"{self.credentials_address}/24", strict=False))
+        for network in self.docker.networks.list(names=[name]):
+            if network.name != name:
+                continue
+            configs = (network.attrs.get("IPAM") or {}).get("Config") or []
+            if not any(c.get("Gateway") == self.credentials_address for c in configs):
+                raise RuntimeError(
+                    f"the docker network {name} exists without the gateway "
+                    f"{self.credentials_address} (IPAM {json.dumps(configs)}): remove it"
+                )
+            return
+        LOG.info("creating the docker network %s (gateway %s)", name, self.credentials_address)
+        try:
+            self.docker.networks.create(
+                name,
+                driver="bridge",
+                ipam=docker.types.IPAMConfig(
+                    pool_configs=[
+                        docker.types.IPAMPool(subnet=subnet, gateway=self.credentials_address)
+                    ]
+                ),
+                labels={LABEL_CREDENTIALS: "true"},
+            )
+        except APIError as error:
+            raise RuntimeError(
+                f"cannot make the docker network {name} ({subnet}, gateway "
+                f"{self.credentials_address}) for the credentials endpoint: {_short(error)}"
+            ) from None
 
     @property
     def docker(self) -> Any:
@@ -365,18 +536,23 @@ class Agent:
             self._pull(spec["image"])
             environment = {e["name"]: e["value"] for e in spec.get("environment", [])}
             environment.update({e["name"]: e["value"] for e in overrides.get("environment", [])})
-            environment.update(self._secrets(spec.get("secrets", [])))
+            environment.update(
+                self._secrets(spec.get("secrets", []), definition.get("executionRoleArn"))
+            )
+            if definition.get("taskRoleArn") and self.credentials_port:
+                environment[ENV_CREDENTIALS_URI] = self.credentials_uri(definition["taskRoleArn"])
             container = self.docker.containers.create(
                 spec["image"],
                 **self._run_options(definition, spec, overrides, task, environment, task_id),
             )
             container.start()
         except (APIError, DockerException, ClientError, BotoCoreError, ValueError) as error:
-            kind = (
-                "CannotPullContainerError"
-                if "pull" in str(error).lower()
-                else "CannotStartContainerError"
-            )
+            if isinstance(error, SecretsError):
+                kind = "ResourceInitializationError"
+            elif "pull" in str(error).lower():
+                kind = "CannotPullContainerError"
+            else:
+                kind = "CannotStartContainerError"
             LOG.warning("task %s could not start: %s", task_id, error)
             if container is not None:  # created, but its start failed: nothing to keep
                 self._remove(container)
@@ -474,21 +650,42 @@ class Agent:
                 raise ValueError(f"pull {image}: {_short(error)}") from None
             LOG.warning("pull of %s failed, using the cached image: %s", image, _short(error))
 
-    def _secrets(self, secrets: list[dict[str, str]]) -> dict[str, str]:
-        """Resolve `secrets` as the agent does with the task execution role."""
+    def _secrets(
+        self, secrets: list[dict[str, str]], execution_role: str | None = None
+    ) -> dict[str, str]:
+        """Resolve `secrets` as the ECS agent does, with the task execution role's credentials:
+        SSM parameters with one GetParameters (by name or ARN, as given), Secrets Manager
+        secrets with GetSecretValue. SecretsError, naming the secret, when one cannot be read."""
         values = {}
-        for secret in secrets:
-            source = secret["valueFrom"]
-            if ":secretsmanager:" in source:
-                value = self.client("secretsmanager").get_secret_value(SecretId=source)[
-                    "SecretString"
-                ]
-            else:
-                name = source.split(":parameter", 1)[1] if source.startswith("arn:") else source
-                value = self.client("ssm").get_parameter(Name=name, WithDecryption=True)[
-                    "Parameter"
-                ]["Value"]
-            values[secret["name"]] = value
+        parameters = {}
+        try:
+            for secret in secrets:
+                source = secret["valueFrom"]
+                if ":secretsmanager:" in source:
+                    values[secret["name"]] = self.role_client(
+                        execution_role, "secretsmanager"
+                    ).get_secret_value(SecretId=source)["SecretString"]
+                else:
+                    parameters[secret["name"]] = source
+            if parameters:
+                ssm = self.role_client(execution_role, "ssm")
+                names = sorted(set(parameters.values()))
+                answer = ssm.get_parameters(Names=names, WithDecryption=True)
+                if answer.get("InvalidParameters"):
+                    raise SecretsError(
+                        f"secrets: no such parameter {', '.join(answer['InvalidParameters'])}"
+                    )
+                found = {}
+                for parameter in answer["Parameters"]:
+                    found[parameter["Name"]] = parameter["Value"]
+                    found[parameter["ARN"]] = parameter["Value"]
+                for name, source in parameters.items():
+                    values[name] = found[source]
+        except (ClientError, BotoCoreError, KeyError) as error:
+            raise SecretsError(
+                f"unable to pull secrets with the task execution role {execution_role}: "
+                f"{_short(error)}"
+            ) from None
         return values
 
     def _report(
@@ -573,7 +770,7 @@ class Agent:
             newest = stamp
         if not events:
             return
-        logs = self.client("logs")
+        logs = self.role_client(definition.get("executionRoleArn"), "logs")
         try:
             logs.create_log_stream(logGroupName=group, logStreamName=stream)
         except ClientError as error:
@@ -755,6 +952,50 @@ def relay(listen_host: str, port: int, stopping: threading.Event) -> threading.T
     return thread
 
 
+def credentials_server(agent: Agent, stopping: threading.Event) -> ThreadingHTTPServer:
+    """Serve GET /v2/credentials/ID on agent.credentials_address:credentials_port (ECS's
+    container credentials endpoint: the task role's credentials as JSON, 404 for an unknown
+    id), in a thread of its own until `stopping` is set."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            found = None
+            status = 404
+            if self.path.startswith(CREDENTIALS_PATH):
+                try:
+                    found = agent.credentials_for(self.path[len(CREDENTIALS_PATH) :])
+                except (BotoCoreError, ClientError, DockerException) as error:
+                    LOG.warning("credentials for %s: %s", self.path, _short(error))
+                    status = 500
+            body = json.dumps(
+                found or {"code": "NotFound", "message": "no credentials for this id"}
+            ).encode()
+            self.send_response(200 if found else status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            # Never the path: its id is what a task's credentials are fetched with.
+            LOG.debug("credentials endpoint: %s", args[1] if len(args) > 1 else "")
+
+    server = ThreadingHTTPServer((agent.credentials_address, agent.credentials_port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="credentials", daemon=True)
+    thread.start()
+    threading.Thread(
+        target=lambda: (stopping.wait(), server.shutdown()), name="credentials-stop", daemon=True
+    ).start()
+    LOG.info(
+        "serving task role credentials on http://%s:%d%s<id>",
+        agent.credentials_address,
+        agent.credentials_port,
+        CREDENTIALS_PATH,
+    )
+    return server
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: poll until SIGTERM/SIGINT."""
     args = parse_args(argv)
@@ -775,6 +1016,8 @@ def main(argv: list[str] | None = None) -> int:
         host_ip=args.host_ip,
         cleanup_wait=args.cleanup_wait,
         log_delay=args.log_delay,
+        credentials_address=args.credentials_address,
+        credentials_port=args.credentials_port,
     )
     try:
         agent.docker.ping()
@@ -784,7 +1027,18 @@ def main(argv: list[str] | None = None) -> int:
             LOG.info("the docker bridge's address is %s, %s", bridge.address, bridge.source)
             for port in args.forward_port:
                 relay(bridge.address, port, stopping)
-    except (BotoCoreError, ClientError, DockerException, OSError, RuntimeError) as error:
+        if args.credentials_port:
+            if not ipaddress.ip_address(args.credentials_address).is_loopback:
+                agent.credentials_network(args.credentials_network)
+            credentials_server(agent, stopping)
+    except (
+        BotoCoreError,
+        ClientError,
+        DockerException,
+        OSError,
+        RuntimeError,
+        ValueError,
+    ) as error:
         LOG.error("cannot start: %s", _short(error))
         return 1
     # Ready: whoever started it (daemonize.py) waits for this PID file.

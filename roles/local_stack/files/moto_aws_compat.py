@@ -68,6 +68,23 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    DependencyViolation, in EC2's words, while an instance of the VPC is not terminated.
    GET/POST /_ecs_dl/settings (JSON, e.g. {"shutting_down_seconds": 60}) read and change the
    setting while the server runs (see settings_route).
+13. IAM, enforced for roles' temporary credentials. AWS checks every request against the
+   caller's policies; moto checks none unless INITIAL_NO_AUTH_ACTION_COUNT is set, and then it
+   checks every key: the playbooks' admin key (`testing`, and the fault tests' ECSDLFAULTTEST)
+   is no IAM user's, so moto would refuse it (InvalidClientTokenId). The local target's callers
+   are of two kinds: the playbooks and the ECS agent, as the account's administrator (allowed
+   everything, as an admin user is on AWS), and the tasks and the agent on a task's behalf,
+   with a role's credentials from STS AssumeRole (an ASIA... key with a session token). So
+   requests signed with temporary credentials are checked as AWS checks them (signature,
+   then the role's inline and attached policies; moto's AssumedRoleAccessKey and IAMPolicy),
+   and any other key is left to moto's own switch (off). This is a deliberate split: a
+   policy that is too narrow or too wide for a task or the execution role shows here, the
+   playbooks' own permissions (an administrator's on AWS) are not modelled.
+   moto names the resource of S3 requests (bucket, bucket/key) but gives "*" for most other
+   services, which no statement with a Resource ARN matches; the ARNs AWS checks are named
+   here for SSM parameters (GetParameter, GetParameters: each name, as AWS checks each),
+   CloudWatch Logs groups and streams, and Secrets Manager secrets given by ARN. Unsigned and
+   presigned (query-string) requests are left to moto's own switch.
 """
 
 from __future__ import annotations
@@ -78,7 +95,14 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlparse
 
+# fix 13: the error names of the JSON protocol services for moto's query-protocol ones
+JSON_ERROR_TYPES = {
+    "AccessDenied": "AccessDeniedException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+}
 FAMILY = re.compile(r"^[A-Za-z0-9_-]{1,255}$")  # a task definition family's name (fix 8)
 # The settings of the fixes that can be changed while the server runs (fix 12).
 SETTINGS: dict[str, float] = {
@@ -117,6 +141,7 @@ def apply() -> list[str]:
     _add_ec2_service_quotas()
     _add_service_linked_role_names()
     _add_ec2_termination_dependencies()
+    _enforce_iam_for_temporary_credentials()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -130,7 +155,101 @@ def apply() -> list[str]:
         "servicequotas-ec2-spot-vcpus",
         "iam-service-linked-role-names",
         "ec2-shutting-down-dependency-violation",
+        "iam-enforced-for-temporary-credentials",
     ]
+
+
+def temporary_access_key(headers: Any) -> str | None:
+    """The access key of a request signed (SigV4, Authorization header) with temporary
+    credentials (an ASIA... key and X-Amz-Security-Token), else None (fix 13)."""
+    authorization = headers.get("Authorization") or ""
+    key = authorization.partition("Credential=")[2].partition("/")[0]
+    if key.startswith("ASIA") and headers.get("X-Amz-Security-Token"):
+        return key
+    return None
+
+
+def _arn(self: Any, service: str, resource: str) -> str:
+    from moto.utilities.utils import get_partition
+
+    partition = get_partition(self.region)
+    return f"arn:{partition}:{service}:{self.region}:{self.current_account}:{resource}"
+
+
+def _resources(self: Any) -> list[str]:
+    """The resources AWS authorizes a (JSON protocol) request of SSM, Logs or Secrets Manager
+    against; ["*"] for the others and for actions without a resource (fix 13)."""
+    service = getattr(self, "service_name", "")
+    if service not in ("ssm", "logs", "secretsmanager"):
+        return ["*"]
+    try:
+        params = json.loads(self.body or "{}")
+    except (TypeError, ValueError):
+        return ["*"]
+    if not isinstance(params, dict):
+        return ["*"]
+    if service == "ssm":
+        names = params.get("Names") or [params.get("Name") or params.get("Path")]
+        found = [
+            name if name.startswith("arn:") else _arn(self, "ssm", f"parameter/{name.lstrip('/')}")
+            for name in names
+            if isinstance(name, str) and name
+        ]
+        return found or ["*"]
+    if service == "logs":
+        group = params.get("logGroupName")
+        if not isinstance(group, str) or not group:
+            return ["*"]
+        stream = params.get("logStreamName")
+        # IAM names a log group arn:...:log-group:NAME:* (CloudWatch Logs' IAM reference).
+        suffix = f"log-stream:{stream}" if isinstance(stream, str) and stream else "*"
+        return [_arn(self, "logs", f"log-group:{group}:{suffix}")]
+    secret = params.get("SecretId")
+    return [secret] if isinstance(secret, str) and secret.startswith("arn:") else ["*"]
+
+
+def _enforce_iam_for_temporary_credentials() -> None:
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.exceptions import JsonRESTError, _RESTError
+
+    original = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+        if temporary_access_key(self.headers) is None:
+            return original(self, iam_request_cls, resource)
+        if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+            return None
+        # As moto's own check (moto/core/authorization.py), for every such request.
+        path = self.raw_path
+        query = urlparse(self.uri).query
+        if query:
+            path += "?" + query
+        request = iam_request_cls(
+            account_id=self.current_account,
+            method=self.method,
+            path=path,
+            data=self.data,
+            body=self.raw_body,
+            headers=self.headers,
+            action=self._get_action(),
+        )
+        try:
+            request.check_signature()
+            for each in _resources(self) if resource == "*" else [resource]:
+                request.check_action_permitted(each)
+        except _RESTError as error:
+            # moto answers in XML (the query protocol's form); the JSON services (SSM, Logs,
+            # ECS, ...: an X-Amz-Target header) answer {"__type": ...} with their own names.
+            if not self.headers.get("X-Amz-Target") or isinstance(error, JsonRESTError):
+                raise
+            json_error = JsonRESTError(
+                JSON_ERROR_TYPES.get(error.error_type, error.error_type), error.message
+            )
+            json_error.code = error.code
+            raise json_error from None
+        return None
+
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
 
 
 def _deregister_terminated_container_instances() -> None:
