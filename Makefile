@@ -100,11 +100,11 @@ test-gpu: venv ## Build the GPU image (mxnet-cu112 + CUDA 11 wheels, a few GB) a
 	if compgen -G "$(EXTRA_CA_DIR)/*.crt" >/dev/null; then cp $(EXTRA_CA_DIR)/*.crt "$$context/certs/"; fi; \
 	echo "building $(GPU_IMAGE) (MXNET_PACKAGE=$(GPU_MXNET_PACKAGE), BASE_IMAGE=$$base)"; \
 	start=$$(date +%s); \
-	DOCKER_BUILDKIT=0 docker build --target runtime --build-arg BASE_IMAGE="$$base" --build-arg MXNET_PACKAGE="$(GPU_MXNET_PACKAGE)" \
+	DOCKER_BUILDKIT=0 docker build --force-rm --target runtime --build-arg BASE_IMAGE="$$base" --build-arg MXNET_PACKAGE="$(GPU_MXNET_PACKAGE)" \
 	  -t $(GPU_IMAGE) "$$context" > .cache/test-gpu-build.log 2>&1 || { tail -40 .cache/test-gpu-build.log >&2; exit 1; }; \
 	echo "built in $$(( $$(date +%s) - start )) s, $$(docker image inspect -f '{{.Size}}' $(GPU_IMAGE) | awk '{printf "%.2f GB", $$1 / 1e9}') (log: .cache/test-gpu-build.log)"; \
 	echo "the package's tests in the GPU image (its test stage)"; \
-	DOCKER_BUILDKIT=0 docker build --target test --build-arg BASE_IMAGE="$$base" --build-arg MXNET_PACKAGE="$(GPU_MXNET_PACKAGE)" \
+	DOCKER_BUILDKIT=0 docker build --force-rm --target test --build-arg BASE_IMAGE="$$base" --build-arg MXNET_PACKAGE="$(GPU_MXNET_PACKAGE)" \
 	  -t $(GPU_IMAGE)-stage "$$context" > .cache/test-gpu-stage.log 2>&1 || { tail -40 .cache/test-gpu-stage.log >&2; exit 1; }; \
 	grep -E '[0-9]+ passed' .cache/test-gpu-stage.log || true
 	ECSDL_GPU_IMAGE=$(GPU_IMAGE) pytest $(PYTEST_ARGS) tests/gpu
