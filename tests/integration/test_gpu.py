@@ -26,28 +26,38 @@ GPU_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/imag
 CPU_AMI = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
 
 
-def settings(name: str, types: list[str], report: Path) -> subprocess.CompletedProcess[str]:
+def settings(
+    name: str, types: list[str], report: Path, **extra: Any
+) -> subprocess.CompletedProcess[str]:
     return run_playbook(
         PLAYBOOK,
         "-e",
         f"deployment_name={name}",
         "-e",
-        json.dumps({"spot_fleet_instance_types": types}),
+        json.dumps({"spot_fleet_instance_types": types, **extra}),
         "-e",
         f"report={report}",
     )
 
 
-@pytest.fixture(scope="module", params=["gpu", "cpu"])
+# gpu-jupyter: Jupyter asks for a GPU too (jupyter_gpus 1), on a fleet of two GPU instances.
+KINDS = {
+    "gpu": (["g4dn.xlarge", "g5.xlarge"], {}),
+    "cpu": (["m5.large", "m5a.large"], {}),
+    "gpu-jupyter": (["g4dn.xlarge"], {"jupyter_gpus": 1, "spot_fleet_target_capacity": 2}),
+}
+
+
+@pytest.fixture(scope="module", params=list(KINDS))
 def rendered(
     request: pytest.FixtureRequest, local_stack: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     del local_stack
     kind = request.param
-    name = f"ecs-dl-{kind}set"
-    types = ["g4dn.xlarge", "g5.xlarge"] if kind == "gpu" else ["m5.large", "m5a.large"]
+    name = f"ecs-dl-{kind.replace('-', '')}set"
+    types, extra = KINDS[kind]
     report = tmp_path_factory.mktemp(kind) / "settings.json"
-    result = settings(name, types, report)
+    result = settings(name, types, report, **extra)
     try:
         assert_playbook_ok(result, f"gpu_settings.yml for {types}", f"gpu-settings-{kind}.log")
         yield kind, json.loads(report.read_text())
@@ -62,12 +72,13 @@ def test_the_ami_comes_from_the_gpu_optimized_parameter(
     rendered: tuple[str, dict[str, Any]], aws_client: Client
 ) -> None:
     kind, report = rendered
-    expected = GPU_AMI if kind == "gpu" else CPU_AMI
-    assert report["instance_gpus"] == (1 if kind == "gpu" else 0)
+    gpu = kind.startswith("gpu")
+    expected = GPU_AMI if gpu else CPU_AMI
+    assert report["instance_gpus"] == (1 if gpu else 0)
     assert report["ami_parameter"] == expected
     ssm = aws_client("ssm")
     assert report["image_id"] == ssm.get_parameter(Name=expected)["Parameter"]["Value"]
-    other = CPU_AMI if kind == "gpu" else GPU_AMI
+    other = CPU_AMI if gpu else GPU_AMI
     assert report["image_id"] != ssm.get_parameter(Name=other)["Parameter"]["Value"]
 
     ec2 = aws_client("ec2")
@@ -76,7 +87,7 @@ def test_the_ami_comes_from_the_gpu_optimized_parameter(
     )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert version["ImageId"] == report["image_id"]
     user_data = base64.b64decode(version["UserData"]).decode()
-    assert ("ECS_ENABLE_GPU_SUPPORT=true" in user_data) == (kind == "gpu"), user_data
+    assert ("ECS_ENABLE_GPU_SUPPORT=true" in user_data) == gpu, user_data
     assert "ECS_CLUSTER=" in user_data
 
 
@@ -84,11 +95,11 @@ def test_the_image_is_built_with_the_cuda_build_of_mxnet(
     rendered: tuple[str, dict[str, Any]],
 ) -> None:
     kind, report = rendered
-    expected = "mxnet-cu112==1.9.1" if kind == "gpu" else "mxnet==1.9.1"
+    expected = "mxnet-cu112==1.9.1" if kind.startswith("gpu") else "mxnet==1.9.1"
     assert report["build_args"]["MXNET_PACKAGE"] == expected
 
 
-def test_the_jupyter_and_train_tasks_ask_for_a_gpu(
+def test_the_train_tasks_ask_for_a_gpu_and_jupyter_only_when_told(
     rendered: tuple[str, dict[str, Any]], aws_client: Client
 ) -> None:
     kind, report = rendered
@@ -100,11 +111,15 @@ def test_the_jupyter_and_train_tasks_ask_for_a_gpu(
         ][0]
         asked[key] = container.get("resourceRequirements", [])
     gpu = [{"type": "GPU", "value": "1"}]
-    if kind == "gpu":
-        # the distributed job's workers get theirs through train.yml's overrides
-        assert asked == {"jupyter": gpu, "train": gpu, "predict": [], "dist": []}
-    else:
-        assert asked == {"jupyter": [], "train": [], "predict": [], "dist": []}
+    # the distributed job's workers get theirs through train.yml's overrides. Jupyter asks for
+    # none by default: with one GPU per instance and one instance it would hold the only GPU and
+    # every train task would wait for RESOURCE:GPU.
+    expected = {
+        "gpu": {"jupyter": [], "train": gpu, "predict": [], "dist": []},
+        "gpu-jupyter": {"jupyter": gpu, "train": gpu, "predict": [], "dist": []},
+        "cpu": {"jupyter": [], "train": [], "predict": [], "dist": []},
+    }[kind]
+    assert asked == expected
 
 
 def test_a_fleet_mixing_gpu_and_cpu_types_is_refused_before_anything_is_made(
@@ -121,3 +136,42 @@ def test_a_fleet_mixing_gpu_and_cpu_types_is_refused_before_anything_is_made(
         Filters=[{"Name": "launch-template-name", "Values": ["ecs-dl-mixset-ecs-instance"]}]
     )["LaunchTemplates"]
     assert templates == []
+
+
+@pytest.mark.parametrize(
+    ("types", "extra", "message"),
+    [
+        (
+            ["g4dn.xlarge"],
+            {"jupyter_gpus": 1},
+            "jupyter_gpus is 1: the Jupyter service would take the only GPU of the fleet "
+            "(1 instance(s) of 1 GPU) and every train task would fail with RESOURCE:GPU",
+        ),
+        (
+            ["m5.large"],
+            {"jupyter_gpus": 1, "spot_fleet_target_capacity": 2},
+            "jupyter_gpus is 1 but the instance types have no GPU",
+        ),
+        (["g4dn.xlarge"], {"jupyter_gpus": 2}, "jupyter_gpus is 2: it must be 0 or 1."),
+    ],
+    ids=["only-gpu", "no-gpu", "two"],
+)
+def test_a_jupyter_gpu_that_leaves_none_for_training_is_refused_before_anything_is_made(
+    local_stack: Any,
+    tmp_path: Path,
+    aws_client: Client,
+    types: list[str],
+    extra: dict[str, Any],
+    message: str,
+) -> None:
+    del local_stack
+    result = settings("ecs-dl-jgpuset", types, tmp_path / "r.json", **extra)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split()), tail(result.stdout)
+    assert "Nothing was created." in result.stdout, tail(result.stdout)
+    templates = aws_client("ec2").describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": ["ecs-dl-jgpuset-ecs-instance"]}]
+    )["LaunchTemplates"]
+    assert templates == []
+    families = aws_client("ecs").list_task_definition_families(familyPrefix="ecs-dl-jgpuset")
+    assert families["families"] == []

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ecsdl import EcsdlError, __version__
+from ecsdl.device import DEVICES, device_name, pick_device
 from ecsdl.model import Model, load_model
 from ecsdl.preprocess import batch, decode, to_array
 from ecsdl.sources import is_http, is_s3, read_bytes, write_bytes
@@ -200,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
             "those labels, such as the digit models of `train`, is_cat is false and "
             "cat_probability 0. Exit status: 0 all images classified, 1 some image could not be "
             "read (the others are still reported), 2 usage error, 3 model or labels missing or "
-            "unloadable, 4 the results could not be written to --output (stdout still has "
-            "them; 4 wins over 1). S3 access uses the usual AWS credentials and honours "
-            "AWS_ENDPOINT_URL."
+            "unloadable (or --device gpu and no GPU), 4 the results could not be written to "
+            "--output (stdout still has them; 4 wins over 1). S3 access uses the usual AWS "
+            "credentials and honours AWS_ENDPOINT_URL."
         ),
     )
     parser.add_argument(
@@ -267,9 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="load PREFIX-NNNN.params of that epoch (default 0)",
     )
     parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where the model runs: auto (default) the first GPU when MXNet sees one, else the "
+        "CPU; cpu; gpu (an error when there is none). --timing says which one ran",
+    )
+    parser.add_argument(
         "--timing",
         action="store_true",
-        help="also print the model load and forward-pass times on stderr",
+        help="also print the device, the model load and forward-pass times on stderr",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -286,7 +294,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
-        model = load_model(args.model, args.labels, epoch=args.epoch, size=args.input_size)
+        ctx = pick_device(args.device)
+        model = load_model(args.model, args.labels, epoch=args.epoch, size=args.input_size, ctx=ctx)
     except EcsdlError as exc:
         print(f"classify: {exc}", file=sys.stderr)
         return EXIT_MODEL_ERROR
@@ -310,7 +319,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             written = False
     if args.timing:
         print(
-            f"classify: model loaded in {loaded - started:.3f} s; "
+            f"classify: device: {device_name(ctx)}; model loaded in {loaded - started:.3f} s; "
             f"{len(results)} image(s) read and classified in {done - loaded:.3f} s",
             file=sys.stderr,
         )

@@ -177,11 +177,14 @@ class Model:
     net: Any
     spec: InputSpec
     labels: list[str] = field(default_factory=list)
+    # the MXNet context the network's parameters are on (None: the CPU)
+    ctx: Any = None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import mxnet as mx
 
-        output = self.net(mx.nd.array(batch, dtype="float32")).asnumpy().astype(np.float64)
+        data = mx.nd.array(batch, dtype="float32", ctx=self.ctx or mx.cpu())
+        output = self.net(data).asnumpy().astype(np.float64)
         output = output.reshape(output.shape[0], -1)
         if self.spec.probabilities:
             return output
@@ -203,9 +206,11 @@ def load_model(
     labels_uri: str | None = None,
     epoch: int = 0,
     size: int | None = None,
+    ctx: Any = None,
 ) -> Model:
     """Load `PREFIX-symbol.json` and `PREFIX-%04d.params` (epoch) with their labels, each
-    checked against the SHA256SUMS beside the prefix when there is one."""
+    checked against the SHA256SUMS beside the prefix when there is one, onto the MXNet context
+    `ctx` (ecsdl.device.pick_device; None: the CPU)."""
     import mxnet as mx
 
     symbol_uri = f"{prefix}-symbol.json"
@@ -236,7 +241,7 @@ def load_model(
         params_path = os.path.join(tmp, "model-0000.params")
         Path(symbol_path).write_bytes(symbol_bytes)
         Path(params_path).write_bytes(params_bytes)
-        ctx = mx.cpu()
+        ctx = ctx or mx.cpu()
         try:
             net = mx.gluon.SymbolBlock.imports(symbol_path, ["data"], ctx=ctx)
             # cast_dtype: float16-stored weights become the block's float32 (MXNet has no fp16
@@ -247,7 +252,7 @@ def load_model(
             raise ModelError(f"model: {prefix}: cannot load the checkpoint ({first})") from None
     # static shapes: about 2x the batch-32 throughput on CPU (bench.py); rebinds per batch size
     net.hybridize(static_alloc=True, static_shape=True)
-    model = Model(prefix=prefix, net=net, spec=spec, labels=labels)
+    model = Model(prefix=prefix, net=net, spec=spec, labels=labels, ctx=ctx)
     classes = model.predict(np.zeros((1, spec.channels, spec.height, spec.width), np.float32))
     if classes.shape[1] != len(labels):
         raise ModelError(

@@ -41,6 +41,7 @@ import numpy as np
 
 from ecsdl import EcsdlError, __version__
 from ecsdl.datasets import Dataset, load_digits, load_mnist
+from ecsdl.device import DEVICES, device_name, pick_device
 from ecsdl.sources import SourceError, join, read_bytes, write_bytes
 
 NETWORKS = ("mlp", "lenet")
@@ -110,6 +111,7 @@ def train_model(
     seed: int = 0,
     out: Any = None,
     kvstore: Any = "local",
+    ctx: Any = None,
 ) -> tuple[Any, float]:
     """Train; returns (the trained network with softmax output, final validation accuracy).
 
@@ -117,7 +119,8 @@ def train_model(
     it once a process: each creation joins the job again) this process is one worker of a
     parameter-server job: it trains on its shard, and every step is a step of the whole job (the
     gradients of all workers' batches, averaged over the job's samples, as one batch of
-    batch_size x workers on one machine).
+    batch_size x workers on one machine). `ctx`: the MXNet context to train on
+    (ecsdl.device.pick_device; None: the CPU).
     """
     import mxnet as mx
     from mxnet import autograd, gluon
@@ -125,7 +128,7 @@ def train_model(
     out = out or sys.stdout
     mx.random.seed(seed)
     rng = np.random.default_rng(seed)
-    ctx = mx.cpu()
+    ctx = ctx or mx.cpu()
     classifier_cls = _classifier_class()
     net = classifier_cls(build_network(network, len(dataset.labels)), softmax=False)
     net.initialize(mx.init.Xavier(), ctx=ctx)
@@ -185,7 +188,7 @@ def train_model(
         name, value = metric.get()
         print(f"Epoch[{epoch}] Train-{name}={value:f}", file=out, flush=True)
         print(f"Epoch[{epoch}] Time cost={time.perf_counter() - epoch_start:.3f}", file=out)
-        val_acc = evaluate(net, dataset.val_x, dataset.val_y, batch_size)
+        val_acc = evaluate(net, dataset.val_x, dataset.val_y, batch_size, ctx)
         print(f"Epoch[{epoch}] Validation-accuracy={val_acc:f}", file=out, flush=True)
     exported = classifier_cls(net.body, softmax=True)
     exported.hybridize()
@@ -293,22 +296,27 @@ def serve_parameters(role: str, out: Any = None) -> int:
     raise EcsdlError(f"MXNet did not run a parameter {role} (was it imported before?)")
 
 
-def evaluate(net: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+def evaluate(
+    net: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 256, ctx: Any = None
+) -> float:
     import mxnet as mx
 
+    ctx = ctx or mx.cpu()
     correct = 0
     for start in range(0, len(y), batch_size):
-        logits = net(mx.nd.array(x[start : start + batch_size])).asnumpy()
+        logits = net(mx.nd.array(x[start : start + batch_size], ctx=ctx)).asnumpy()
         correct += int((logits.argmax(axis=1) == y[start : start + batch_size]).sum())
     return correct / max(len(y), 1)
 
 
-def save_checkpoint(net: Any, dataset: Dataset, prefix: str) -> list[str]:
-    """PREFIX-symbol.json, PREFIX-0000.params and labels.txt beside them (path or s3://)."""
+def save_checkpoint(net: Any, dataset: Dataset, prefix: str, ctx: Any = None) -> list[str]:
+    """PREFIX-symbol.json, PREFIX-0000.params and labels.txt beside them (path or s3://);
+    `ctx`: the context the network is on (None: the CPU)."""
     import mxnet as mx
 
     channels, height, width = dataset.input_shape
-    net(mx.nd.zeros((1, channels, height, width)))  # builds the cached graph export needs
+    # builds the cached graph export needs
+    net(mx.nd.zeros((1, channels, height, width), ctx=ctx or mx.cpu()))
     with tempfile.TemporaryDirectory(prefix="ecsdl-train-") as tmp:
         net.export(str(Path(tmp) / "model"), epoch=0)
         symbol = json.loads((Path(tmp) / "model-symbol.json").read_text())
@@ -343,7 +351,8 @@ def _positive(kind: type) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train",
-        description="Train a digit classifier with MXNet Gluon (CPU) and save an MXNet "
+        description="Train a digit classifier with MXNet Gluon (on a GPU when MXNet sees one, "
+        "else the CPU: see --device) and save an MXNet "
         "checkpoint that `classify --model PREFIX` loads.",
         epilog="Examples: `train --dataset digits --epochs 10` (offline, 1797 8x8 digits); "
         "`train --dataset mnist --data s3://my-input-bucket/mnist --output "
@@ -400,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="local: this process alone; dist_sync: a worker of a parameter-server job, as the "
         "DMLC environment says (default: dist_sync when DMLC_ROLE is set, else local)",
     )
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="auto",
+        help="where to train: auto (default) the first GPU when MXNet sees one, else the CPU; "
+        "cpu; gpu (an error when there is none). A line 'train: device: cpu' (or gpu(0)) says "
+        "which one ran",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -425,12 +442,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if role == "worker" and kvstore == "local":
             raise EcsdlError("DMLC_ROLE is worker: train with --kvstore dist_sync")
+        ctx = pick_device(args.device)
         dataset = load_mnist(args.data) if args.dataset == "mnist" else load_digits()
         print(
             f"train: {dataset.name}: {len(dataset.train_y)} training and {len(dataset.val_y)} "
             f"validation images of {dataset.input_shape}",
             flush=True,
         )
+        print(f"train: device: {device_name(ctx)}", flush=True)
         store: Any = kvstore
         if role == "worker":
             import mxnet as mx
@@ -445,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.log_every,
             args.seed,
             kvstore=store,
+            ctx=ctx,
         )
         if role == "worker":
             rank, workers = store.rank, store.num_workers
@@ -455,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if rank != 0:
                 print(f"train: worker {rank}: worker 0 writes the checkpoint", flush=True)
                 return 0
-        for uri in save_checkpoint(net, dataset, output):
+        for uri in save_checkpoint(net, dataset, output, ctx):
             print(f"train: wrote {uri}", flush=True)
     except EcsdlError as exc:
         print(f"train: {exc}", file=sys.stderr)
