@@ -70,7 +70,7 @@ lint: venv ## ruff and ansible-lint (production profile, offline)
 # pytest runs last so that its summary line is the last line of the output; its exit code is
 # the target's (non-zero when anything failed).
 test: test-deps venv lint ## Linters, then unit and integration tests (including Molecule)
-	pytest $(PYTEST_ARGS) tests
+	pytest $(PYTEST_ARGS) tests --ignore=tests/gpu
 
 test-faults: test-deps venv ## The whole interruption matrix: every point, SIGINT and a failing task, both chains (about an hour and a half)
 	ECS_DL_FAULT_MATRIX=full pytest $(PYTEST_ARGS) tests/integration/test_interruptions.py

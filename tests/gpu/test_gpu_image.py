@@ -1,8 +1,8 @@
 """The GPU image (MXNET_PACKAGE=mxnet-cu112==1.9.1 and NVIDIA's CUDA 11 wheels), without a GPU.
 
-`make test-gpu` builds it once (a few GB: not part of `make test`) and runs these with
-ECSDL_GPU_IMAGE naming it; without that variable they are skipped. They check what a g4dn/g5
-instance needs from the image: the dynamic loader finds every library libmxnet.so links (the
+`make test-gpu` builds it once (a few GB: not part of `make test`, which leaves this folder
+out) and runs these with ECSDL_GPU_IMAGE naming it; without it they fail. They check what a
+g4dn/g5 instance needs from the image: the dynamic loader finds every library libmxnet.so links (the
 CUDA runtime, cuBLAS, cuDNN 8, NVRTC, cuFFT, cuRAND, cuSOLVER, NCCL, NVTX) in the image itself,
 and the libraries cuDNN and NVRTC load later; libcuda.so.1, the driver, is the image's stand-in
 here (no driver on this machine) and the real one wherever the NVIDIA container toolkit mounts
@@ -20,9 +20,9 @@ import pytest
 
 IMAGE = os.environ.get("ECSDL_GPU_IMAGE", "")
 if not IMAGE:
-    pytest.skip(
-        "make test-gpu builds the GPU image and runs these (ECSDL_GPU_IMAGE)",
-        allow_module_level=True,
+    pytest.fail(
+        "ECSDL_GPU_IMAGE names no image: `make test-gpu` builds the GPU image and runs these",
+        pytrace=False,
     )
 
 SITE = "/opt/venv/lib/python3.11/site-packages"
