@@ -263,6 +263,9 @@ def _deregister_terminated_container_instances() -> None:
         gone = {instance.id for instance, _ in terminated}
         ecs = ecs_backends[self.account_id][self.region_name]
         for cluster_name, instances in list(ecs.container_instances.items()):
+            # moto keeps the container instances of a deleted cluster: nothing to deregister.
+            if cluster_name not in ecs.clusters:
+                continue
             for instance in list(instances.values()):
                 if instance.ec2_instance_id in gone and instance.status != "INACTIVE":
                     ecs.deregister_container_instance(
