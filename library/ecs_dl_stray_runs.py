@@ -66,11 +66,13 @@ runs:
     pid:
       description: Process id.
       type: int
-    command:
-      description: Its command line (the first 300 characters).
+    playbook:
+      description: The playbook(s) it runs, as its command line names them (C(site.yml),
+        C(playbooks/predict.yml)); never the rest of its command line, whose C(-e) values may
+        hold a secret (C(jupyter_password=...)) that must not reach this run's output.
       type: str
     label:
-      description: C(COMMAND (pid PID)), to name it in a message.
+      description: C(ansible-playbook PLAYBOOK (pid PID)), to name it in a message.
       type: str
     orphan:
       description: Whether it is an interrupted run's worker, whose main process is gone (it
@@ -118,6 +120,35 @@ def parent_of(pid: int) -> int:
 
 def is_playbook_run(argv: list[str]) -> bool:
     return any(os.path.basename(arg) == "ansible-playbook" for arg in argv[:2])
+
+
+# ansible-playbook's options that take a value (the value is never a playbook).
+OPTIONS_WITH_VALUE = frozenset(
+    """-e --extra-vars -i --inventory --inventory-file -l --limit -t --tags --skip-tags -u --user
+    --vault-id --vault-password-file --vault-pass-file --private-key --key-file -M --module-path
+    -f --forks -c --connection -T --timeout --start-at-task --become-user --become-method
+    --ssh-common-args --sftp-extra-args --scp-extra-args --ssh-extra-args --connection-password-file
+    --become-password-file""".split()
+)
+
+
+def playbooks_of(argv: list[str]) -> str:
+    """The playbooks an ansible-playbook command line runs (its positional .yml/.yaml
+    arguments), space-separated: what names a run without repeating its -e values."""
+    found = []
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in OPTIONS_WITH_VALUE:
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        if arg.endswith((".yml", ".yaml")):
+            found.append(arg)
+    return " ".join(found) or "?"
 
 
 def deployment_named(argv: list[str]) -> str | None:
@@ -203,12 +234,12 @@ def other_runs(name: str) -> list[dict[str, Any]]:
             continue
         if root and root in ancestors(pid):
             continue  # a worker of this very run
-        command = " ".join(argv)[:300]
+        playbook = playbooks_of(argv)
         runs.append(
             {
                 "pid": pid,
-                "command": command,
-                "label": f"{command} (pid {pid})",
+                "playbook": playbook,
+                "label": f"ansible-playbook {playbook} (pid {pid})",
                 "orphan": is_orphan(pid),
             }
         )

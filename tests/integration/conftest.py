@@ -78,12 +78,15 @@ def playbook_env() -> dict[str, str]:
     return env
 
 
-def run_playbook(*args: str, timeout: int = PLAYBOOK_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """Run `ansible-playbook ARGS` from the repository root; stdout and stderr are merged."""
+def run_playbook(
+    *args: str, timeout: int = PLAYBOOK_TIMEOUT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `ansible-playbook ARGS` from the repository root (with `env` added to its
+    environment); stdout and stderr are merged."""
     return subprocess.run(
         ["ansible-playbook", *args],
         cwd=REPO_ROOT,
-        env=playbook_env(),
+        env={**playbook_env(), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

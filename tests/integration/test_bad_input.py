@@ -220,6 +220,9 @@ def test_jupyter_port_in_use_is_refused_before_anything_is_created(
     assert_nothing_created(BAD_NAME)
 
 
+OTHER_RUNS_PASSWORD = "other-runs-secret-3141"
+
+
 @pytest.fixture
 def other_runs(tmp_path: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Stand-ins for two ansible-playbook runs of BAD_NAME on this machine: a whole site.yml run
@@ -227,7 +230,16 @@ def other_runs(tmp_path: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     its own, its output on /dev/null, its main process gone)."""
     program = tmp_path / "ansible-playbook"
     program.write_text("import time\ntime.sleep(300)\n")
-    argv = [sys.executable, str(program), "site.yml", "-e", f"deployment_name={BAD_NAME}"]
+    # with a password on its command line, as a user might give it: it must not be copied
+    argv = [
+        sys.executable,
+        str(program),
+        "site.yml",
+        "-e",
+        f"deployment_name={BAD_NAME}",
+        "-e",
+        f"jupyter_password={OTHER_RUNS_PASSWORD}",
+    ]
     with (tmp_path / "whole.log").open("wb") as log:
         whole = subprocess.Popen(argv, stdout=log, stderr=log)
     orphan = subprocess.Popen(
@@ -255,6 +267,7 @@ def test_site_refuses_to_race_another_run_and_stops_an_orphaned_worker(
     assert orphan.wait(15) == -signal.SIGTERM, "the orphaned worker was not stopped"
     assert f"(pid {orphan.pid})" in result.stdout  # said which it stopped
     assert whole.poll() is None, "the whole run was stopped"
+    assert OTHER_RUNS_PASSWORD not in result.stdout + result.stderr, "another run's -e was printed"
     assert_nothing_created(BAD_NAME)
 
 

@@ -12,9 +12,11 @@ import os
 import re
 import shlex
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,12 +283,38 @@ def test_ecs_starts_jupyter_again_when_its_container_dies(
     assert result.returncode == 0, result.stderr
 
 
+def _command_lines_seen(stop: threading.Event, secret: str, seen: dict[str, Any]) -> None:
+    """What any user of the machine sees with `ps`: every process's command line, read every
+    0.1 s until `stop`; counts them into seen["read"], keeps those holding `secret`."""
+    while not stop.is_set():
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            seen["read"] += 1
+            if secret in line:
+                seen["holding"].append(line)
+        stop.wait(0.1)
+
+
 def test_a_given_jupyter_password_replaces_the_generated_one(deployment: Deployment) -> None:
-    """-e jupyter_password=...: a new hash in SSM, a new task reads it; then back again."""
+    """The password given as the README says (ECS_DL_JUPYTER_PASSWORD, not -e): a new hash in
+    SSM, a new task reads it; then back again. The attack: another user reading `ps` while
+    site.yml runs never sees it in a command line (Ansible's or its workers' or modules')."""
     url = deployment.outputs["jupyter"]["url"]
     generated = open(deployment.outputs["jupyter_password"], encoding="utf-8").read().strip()
     given = "Given-passw0rd-of-the-test"
-    result = run_playbook("site.yml", *DEPLOYMENT_ARGS, "-e", f"jupyter_password={given}")
+    stop, seen = threading.Event(), {"read": 0, "holding": []}
+    watcher = threading.Thread(target=_command_lines_seen, args=(stop, given, seen), daemon=True)
+    watcher.start()
+    try:
+        result = run_playbook("site.yml", *DEPLOYMENT_ARGS, env={"ECS_DL_JUPYTER_PASSWORD": given})
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen["read"] > 1000, "the command lines were not read during the run"
+    assert seen["holding"] == [], "the password was in a command line"
     assert_playbook_ok(result, "site.yml with jupyter_password", "site-given-password.log")
     assert given not in result.stdout
     outputs = json.loads(deployment.outputs_path.read_text())

@@ -99,9 +99,9 @@ def test_the_runs_of_the_deployment_are_found_and_stopped(tmp_path: Path, fake_r
     assert found["changed"] is False
     assert [run["pid"] for run in found["runs"]] == sorted([polite.pid, stubborn.pid])
     assert all(run["orphan"] for run in found["runs"])  # session leaders, parent not a run
-    assert "site.yml -e deployment_name=ecs-dl-stray" in found["runs"][0]["command"]
     for run in found["runs"]:
-        assert run["label"] == f"{run['command']} (pid {run['pid']})"
+        assert run["playbook"] == "site.yml"
+        assert run["label"] == f"ansible-playbook site.yml (pid {run['pid']})"
     assert polite.poll() is None and stubborn.poll() is None
 
     stopped = run_module(tmp_path, deployment_name="ecs-dl-stray", stop=True, timeout=1)
@@ -180,3 +180,42 @@ def test_without_proc_it_warns_and_finds_nothing(
     # which module warnings go to its display.
     warned = json.dumps(result.get("warnings")) + printed.err
     assert "other runs of the deployment were not looked for" in warned, printed
+
+
+def test_another_runs_extra_vars_never_reach_the_result(tmp_path: Path, fake_run) -> None:
+    """The attack: a run given its password on the command line (`-e jupyter_password=...`, seen
+    by every user in `ps`); a second run must not copy it into its own output (the preflight
+    prints the labels, and CI keeps the logs)."""
+    secret = "hunter2-NOT-FOR-LOGS"
+    run = fake_run(
+        "ecs-dl-stray",
+        "-i",
+        "inventory/local",
+        "-e",
+        f"jupyter_password={secret}",
+        "--extra-vars",
+        json.dumps({"ssh_key": secret}),
+    )
+    found = run_module(tmp_path, deployment_name="ecs-dl-stray")
+    assert [r["pid"] for r in found["runs"]] == [run.pid]
+    assert secret not in json.dumps(found)
+    assert found["runs"][0]["playbook"] == "site.yml"
+
+
+@pytest.mark.parametrize(
+    ("argv", "playbooks"),
+    [
+        (["ansible-playbook", "site.yml"], "site.yml"),
+        (
+            ["python3", "/x/ansible-playbook", "-i", "inv.yml", "playbooks/predict.yml"],
+            "playbooks/predict.yml",
+        ),
+        (["ansible-playbook", "-e", "@vars.yml", "-e", "x=a.yml", "teardown.yml"], "teardown.yml"),
+        (["ansible-playbook", "--extra-vars", "{}", "a.yml", "b.yaml"], "a.yml b.yaml"),
+        (["ansible-playbook", "--version"], "?"),
+    ],
+)
+def test_a_run_is_named_by_its_playbooks_only(argv: list[str], playbooks: str) -> None:
+    import ecs_dl_stray_runs
+
+    assert ecs_dl_stray_runs.playbooks_of(argv) == playbooks
