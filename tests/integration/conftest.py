@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The label ecs-dl.local-agent of what this clone's local ECS agent runs (its local_stack_dir):
@@ -65,6 +66,12 @@ DEFAULT_MODEL_SHA256 = "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24f
 PLAYBOOK_TIMEOUT = int(os.environ.get("ECS_DL_PLAYBOOK_TIMEOUT", "1800"))
 
 _RECAP_CHANGED = re.compile(r"\bchanged=(\d+)")
+
+
+def build_folder(name: str) -> Path:
+    """The image_build role's folder on the local target's instance (this machine): under the
+    deployment's .local/, the SSH user's only."""
+    return REPO_ROOT / ".local" / "image-build" / name
 
 
 def playbook_env() -> dict[str, str]:
@@ -126,6 +133,32 @@ def save_artifact(name: str, text: str) -> Path:
 def tail(text: str, lines: int = 80) -> str:
     """The last `lines` lines of a playbook's output, for failure messages."""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def failure_message(stdout: str) -> str:
+    """The `msg` of the task that failed: the YAML result under the last `fatal:` line (or
+    `failed:`, a loop's item)."""
+    lines = stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(("fatal: [", "failed: ["))]
+    assert starts, f"no task failed:\n{tail(stdout)}"
+    block = []
+    for line in lines[starts[-1] + 1 :]:
+        if not line.startswith(" "):
+            break
+        block.append(line)
+    result = yaml.safe_load("\n".join(block)) or {}
+    assert isinstance(result, dict) and "msg" in result, f"no msg in:\n{tail(stdout)}"
+    return str(result["msg"])
+
+
+def assert_failed_clearly(result: subprocess.CompletedProcess[str], fragment: str) -> str:
+    """Non-zero exit; the failed task's message is one line that holds `fragment`."""
+    assert result.returncode != 0, f"the playbook succeeded with bad input:\n{tail(result.stdout)}"
+    assert "Traceback" not in result.stdout, tail(result.stdout)
+    msg = failure_message(result.stdout)
+    assert fragment in msg, f"the message does not say {fragment!r}: {msg}"
+    assert "\n" not in msg.strip(), f"the message is not one line: {msg!r}"
+    return msg
 
 
 def assert_playbook_ok(

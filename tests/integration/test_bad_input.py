@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.integration.conftest import (
     ACCESS_KEY,
@@ -27,6 +26,7 @@ from tests.integration.conftest import (
     REGION,
     REPO_ROOT,
     SECRET_KEY,
+    assert_failed_clearly,
     playbook_env,
     recap_changed,
     tail,
@@ -119,32 +119,6 @@ def run_with_vars(
         timeout=600,
         check=False,
     )
-
-
-def failure_message(stdout: str) -> str:
-    """The `msg` of the task that failed: the YAML result under the last `fatal:` line (or
-    `failed:`, a loop's item)."""
-    lines = stdout.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith(("fatal: [", "failed: ["))]
-    assert starts, f"no task failed:\n{tail(stdout)}"
-    block = []
-    for line in lines[starts[-1] + 1 :]:
-        if not line.startswith(" "):
-            break
-        block.append(line)
-    result = yaml.safe_load("\n".join(block)) or {}
-    assert isinstance(result, dict) and "msg" in result, f"no msg in:\n{tail(stdout)}"
-    return str(result["msg"])
-
-
-def assert_failed_clearly(result: subprocess.CompletedProcess[str], fragment: str) -> str:
-    """Non-zero exit; the failed task's message is one line that holds `fragment`."""
-    assert result.returncode != 0, f"the playbook succeeded with bad input:\n{tail(result.stdout)}"
-    assert "Traceback" not in result.stdout, tail(result.stdout)
-    msg = failure_message(result.stdout)
-    assert fragment in msg, f"the message does not say {fragment!r}: {msg}"
-    assert "\n" not in msg.strip(), f"the message is not one line: {msg!r}"
-    return msg
 
 
 def assert_only_preflight_ran(result: subprocess.CompletedProcess[str]) -> None:

@@ -8,6 +8,8 @@ no push, no re-upload) is checked by test_site.py's second site.yml run (changed
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import urllib.request
 from collections.abc import Callable
@@ -16,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Deployment, run_in_image
+from tests.integration.conftest import (
+    DEPLOYMENT_ARGS,
+    Deployment,
+    assert_failed_clearly,
+    build_folder,
+    run_in_image,
+    run_playbook,
+    save_artifact,
+)
 
 Client = Callable[[str], Any]
 MANIFEST_TYPES = ", ".join(
@@ -84,7 +94,7 @@ def test_image_can_be_pulled(image_uri: str) -> None:
 def test_no_password_left_in_the_docker_config(deployment: Deployment) -> None:
     """The session's site.yml pushed (the registry starts empty), so the push's own docker
     client folder exists, and logging out left no credential in any file of it."""
-    folder = Path(f"/var/tmp/ecs-dl-image-build/{deployment.name}/docker-config")
+    folder = build_folder(deployment.name) / "docker-config"
     config = folder / "config.json"
     assert config.is_file(), f"{config} is missing: the push did not use its own docker config"
     assert json.loads(config.read_text()).get("auths", {}) == {}, config.read_text()
@@ -157,3 +167,31 @@ def test_container_classifies_from_the_buckets(
     assert verdict["image"] == f"s3://{bucket}/tests/chelsea.png"
     assert verdict["is_cat"] is True, verdict
     assert verdict["cat_probability"] > 0.9, verdict
+
+
+def test_the_build_folder_is_the_ssh_users_only(deployment: Deployment) -> None:
+    """root builds what is in it: not a folder in /var/tmp whose name anyone can work out."""
+    folder = build_folder(deployment.name)
+    info = folder.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (os.geteuid(), 0o700), folder
+    parent = folder.parent.stat()
+    assert parent.st_uid in (0, os.geteuid()) and not parent.st_mode & 0o022, folder.parent
+
+
+def test_a_build_folder_another_user_made_is_refused(deployment: Deployment, tmp_path) -> None:
+    """The attack: another user makes the build folder first (any user may create in /var/tmp)
+    to plant a context that root then builds. site.yml stops before it writes or builds
+    anything there."""
+    planted = tmp_path / "planted"
+    (planted / "context").mkdir(parents=True)
+    planted.chmod(0o777)
+    if os.geteuid() == 0:
+        os.chown(planted, 65534, 65534)  # nobody's
+        expected = f"{planted} belongs to uid 65534"
+    else:
+        expected = f"{planted} is writable by others"
+    result = run_playbook("site.yml", *DEPLOYMENT_ARGS, "-e", f"image_build_dir={planted}")
+    save_artifact("site-planted-build-folder.log", result.stdout)
+    msg = assert_failed_clearly(result, expected)
+    assert "another user could plant" in msg, msg
+    assert list((planted / "context").iterdir()) == [], "the context was copied into it"

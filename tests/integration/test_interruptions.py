@@ -39,6 +39,7 @@ from tests.integration.conftest import (
     SECRET_KEY,
     Deployment,
     assert_playbook_ok,
+    build_folder,
     deployment_args,
     docker_container_ids,
     docker_network_ids,
@@ -114,7 +115,7 @@ def leftovers() -> dict[str, Any]:
         left["images"] = images
     for path in (
         REPO_ROOT / "outputs" / f"{DN}.json",
-        Path("/var/tmp/ecs-dl-image-build") / DN,
+        build_folder(DN),
         *sorted((REPO_ROOT / ".secrets").glob(f"{DN}*")),
     ):
         if path.exists():

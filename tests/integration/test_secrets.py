@@ -11,8 +11,8 @@ JSON-escaped or re-wrapped key is found too) in:
 - every file under the repository (not .git and .venv) but the three files meant to hold them,
   which must be 0600 in a 0700 folder: outputs/, .local/ (logs, sshd, the registry's manifests
   and image configs), tests/artifacts/, ...; plus ~/.docker, ~/.ansible, Ansible's scratch files
-  in /tmp and the instance-side build folder (on the local target, this machine's
-  /var/tmp/ecs-dl-image-build/<name>: the build context and the docker client's config);
+  in /tmp (the instance-side build folder, with the build context and the docker client's
+  config, is on the local target the repository's .local/image-build/<name>);
 - the built image's `docker history --no-trunc` and `docker inspect`, the registered task
   definitions and the deployment's CloudWatch logs.
 
@@ -206,7 +206,8 @@ def scanned_files(verbose_run: VerboseRun) -> Iterator[Path]:
         REPO_ROOT, prune=lambda p: p.parent == REPO_ROOT and p.name in (".git", ".venv")
     )
     home = Path.home()
-    for folder in (home / ".docker", home / ".ansible", Path("/var/tmp/ecs-dl-image-build") / NAME):
+    # (the build folder, with the push's docker client folder, is the repository's .local/)
+    for folder in (home / ".docker", home / ".ansible"):
         if folder.is_dir():
             yield from files_under(folder)
     # Ansible's tempfile module (the models role's download folder, image_build's archive).
