@@ -56,6 +56,8 @@ STOP_TIMEOUT = 2
 LABEL_AGENT = "ecs-dl.local-agent"
 LABEL_TASK = "com.amazonaws.ecs.task-arn"
 LABEL_CLUSTER = "com.amazonaws.ecs.cluster"
+# The uid the tasks run as (the project's: no account of this machine has it).
+TASK_USER = "61000"
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -304,6 +306,8 @@ def register(
         "name": "main",
         "image": BASE_IMAGE,
         "essential": True,
+        # The agent runs no container without a non-root user (the base image's is root).
+        "user": TASK_USER,
         "memoryReservation": 32,
         "logConfiguration": {
             "logDriver": "awslogs",
@@ -315,6 +319,7 @@ def register(
         },
     }
     spec.update(container)
+    spec = {key: value for key, value in spec.items() if value is not None}  # None: left out
     return aws("ecs").register_task_definition(
         family=family, networkMode=network_mode, containerDefinitions=[spec]
     )["taskDefinition"]["taskDefinitionArn"]
@@ -400,31 +405,32 @@ STATUS = "grep -E '^(Uid|Gid|CapBnd|CapEff):' /proc/self/status"
     [
         (
             {
-                "user": "1000:1000",
+                "user": "61000:61000",
                 "privileged": False,
-                "linuxParameters": {"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
+                "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
             },
             {
-                "User": "1000:1000",
+                "User": "61000:61000",
                 "CapDrop": ["ALL"],
-                "CapAdd": ["NET_BIND_SERVICE"],
+                "CapAdd": None,
                 "ReadonlyRootfs": False,
-                "Uid": "1000",
-                "CapBnd": CAP_NET_BIND_SERVICE,  # exactly: ALL dropped, one added
+                "Uid": "61000",
+                "CapBnd": 0,  # exactly: ALL dropped
                 "CapEff": 0,  # not root: no effective capability
             },
         ),
         (
             {
+                "user": "4321",
                 "readonlyRootFilesystem": True,
                 "linuxParameters": {"capabilities": {"drop": ["NET_RAW", "MKNOD"]}},
             },
             {
-                "User": "",
+                "User": "4321",
                 "CapDrop": ["NET_RAW", "MKNOD"],
                 "CapAdd": None,
                 "ReadonlyRootfs": True,
-                "Uid": "0",
+                "Uid": "4321",
                 "lacks": CAP_NET_RAW | CAP_MKNOD,
             },
         ),
@@ -438,11 +444,10 @@ def test_the_definitions_user_capabilities_and_read_only_reach_docker(
     settings: dict[str, Any],
     expected: dict[str, Any],
 ) -> None:
-    """user, privileged, linuxParameters.capabilities and readonlyRootFilesystem become the
-    container's User, Privileged, CapAdd/CapDrop and ReadonlyRootfs, as the ECS agent makes
-    them, and the process inside gets them (uid, capability bounding and effective sets).
-    (privileged: true is in tests/unit/test_ecs_agent_options.py: this machine's dockerd
-    cannot start a privileged container.)"""
+    """user, linuxParameters.capabilities.drop and readonlyRootFilesystem become the
+    container's User, CapDrop and ReadonlyRootfs, as the ECS agent makes them, and the process
+    inside gets them (uid, capability bounding and effective sets). What the agent refuses
+    (privileged, capabilities.add, root) is test_what_would_be_root_on_this_machine_is_refused."""
     del setup
     definition = register(
         aws,
@@ -473,7 +478,38 @@ def test_the_definitions_user_capabilities_and_read_only_reach_docker(
     if "lacks" in expected:
         assert bounding & expected["lacks"] == 0 and effective & expected["lacks"] == 0, messages
         assert bounding != 0, "only the two were to be dropped"
+        assert effective == 0, "not root: no effective capability"
     assert ("read-only" in messages) is expected["ReadonlyRootfs"], messages
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"privileged": True, "user": "0"}, "ECS_DISABLE_PRIVILEGED=true"),
+        ({"linuxParameters": {"capabilities": {"add": ["SYS_ADMIN"]}}}, "SYS_ADMIN"),
+        ({"user": "0"}, "is root"),
+        ({"user": "root:root"}, "is root"),
+        ({"user": None}, "names no user"),
+    ],
+    ids=["privileged-root", "cap-add-sys-admin", "uid-0", "root", "no-user"],
+)
+def test_what_would_be_root_on_this_machine_is_refused(
+    aws: Callable[[str], Any],
+    setup: Setup,
+    wait_for: Waiter,
+    settings: dict[str, Any],
+    reason: str,
+) -> None:
+    """The attack of issue 15: a definition registered through the local endpoint (anyone on
+    the machine, any container through the relay, can) asks for privileged, a capability or
+    root, and RunTask. The agent stops the task with the reason and creates no container."""
+    del setup
+    definition = register(aws, "attack", command=["id"], **settings)
+    task_arn = run(aws, definition)
+    stopped = wait_for("STOPPED", status_is(aws, task_arn, "STOPPED"))
+    assert reason in stopped.get("stoppedReason", ""), stopped
+    assert stopped["stoppedReason"].startswith("CannotStartContainerError"), stopped
+    assert not containers_of_task(task_arn), "a container was made for a refused task"
 
 
 def test_a_long_running_task_publishes_its_port_on_loopback_and_is_stopped(
@@ -664,8 +700,11 @@ def test_a_task_reaches_moto_through_host_docker_internal(
         command=[
             "bash",
             "-c",
+            # The AWS APIs (S3's ListBuckets at /), then a control path, which is refused.
+            f"for path in / /moto-api/data.json; do "
             f"exec 3<>/dev/tcp/host.docker.internal/{port} && "
-            "printf 'GET /moto-api/ HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' >&3 && head -1 <&3",
+            "printf 'GET %s HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n' $path >&3 && head -1 <&3; "
+            "done",
         ],
         extraHosts=[{"hostname": "host.docker.internal", "ipAddress": "host-gateway"}],
     )
@@ -674,6 +713,7 @@ def test_a_task_reaches_moto_through_host_docker_internal(
     messages = wait_for("the output", lambda: log_messages(aws, task_arn))
     assert stopped["containers"][0]["exitCode"] == 0, messages
     assert messages[0].startswith("HTTP/1.") and " 200 " in messages[0], messages
+    assert len(messages) == 2 and " 403 " in messages[1], messages
 
 
 def _role(aws: Callable[[str], Any], name: str, policy: dict[str, Any]) -> str:
@@ -722,6 +762,8 @@ def test_a_task_gets_its_task_roles_credentials_from_the_agent(
         "name": "main",
         "image": BASE_IMAGE,
         "essential": True,
+        # The agent runs no container without a non-root user (the base image's is root).
+        "user": TASK_USER,
         "memoryReservation": 32,
         "command": ["bash", "-c", FETCH_CREDENTIALS],
         "logConfiguration": {
@@ -779,6 +821,8 @@ def test_secrets_the_execution_role_may_not_read_stop_the_task(
         "name": "main",
         "image": BASE_IMAGE,
         "essential": True,
+        # The agent runs no container without a non-root user (the base image's is root).
+        "user": TASK_USER,
         "memoryReservation": 32,
         "command": ["true"],
         "secrets": [{"name": "TOKEN", "valueFrom": setup.parameter_arn}],

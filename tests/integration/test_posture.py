@@ -181,6 +181,20 @@ def test_host_network_tasks_are_kept_off_the_instance_metadata(
     assert "systemctl enable --now ecs-dl-block-imds.service" in user_data, user_data
 
 
+def test_the_instances_run_no_privileged_container(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """The ECS agent on AWS refuses privileged containers, as the local agent does: whoever may
+    register a task definition (a role with ecs:RegisterTaskDefinition) gets no root on the
+    instance that way."""
+    version = aws_client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=deployment.outputs["launch_template_id"], Versions=["$Latest"]
+    )["LaunchTemplateVersions"][0]
+    user_data = base64.b64decode(version["LaunchTemplateData"]["UserData"]).decode()
+    config = user_data.split("cat >> /etc/ecs/ecs.config <<'CONFIG'\n", 1)[1].split("\nCONFIG\n")[0]
+    assert "ECS_DISABLE_PRIVILEGED=true" in config.splitlines(), user_data
+
+
 def test_the_instances_require_imdsv2_and_have_encrypted_volumes(
     deployment: Deployment, aws_client: Client
 ) -> None:

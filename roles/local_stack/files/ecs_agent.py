@@ -13,9 +13,17 @@ it. This program is that second job, against the emulated ECS (moto, reached thr
   is used when the pull fails, as ECS_IMAGE_PULL_BEHAVIOR=default does), command, entryPoint,
   environment, secrets (resolved from SSM Parameter Store or Secrets Manager), portMappings
   (published on --host-ip: the instances' security group admits loopback only), extraHosts,
-  memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels, and the
-  security settings privileged, linuxParameters.capabilities (add, drop) and
-  readonlyRootFilesystem, which become docker's Privileged, CapAdd, CapDrop and ReadonlyRootfs;
+  memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels,
+  linuxParameters.capabilities.drop and readonlyRootFilesystem (docker's CapDrop and
+  ReadonlyRootfs). Host volumes, devices and the other settings that reach the host are not
+  given to docker at all;
+- what AWS would not let a task do on an instance of this project, and what would make a
+  task root on the machine the agent runs on (a person's laptop), is refused: the task STOPPED
+  with the reason, nothing created (see refusal): `privileged` (as ECS does with
+  ECS_DISABLE_PRIVILEGED=true, which the project's AWS user data sets),
+  linuxParameters.capabilities.add, and a container without a non-root `user` (0, root, group
+  0, or none: the image's default user may be root). Anyone who reaches the emulated ECS can
+  register a task definition; only the project's own shapes run;
 - the task definition's networkMode: bridge (the default) is docker's default bridge; host and
   awsvpc, whose containers reach the tasks on the cluster's other instances by address (on AWS
   the instances' or the tasks' own, in the VPC), put the container on a docker network of the
@@ -44,9 +52,12 @@ agent only ever touches its own containers, so agents of other local stacks can 
 
 With --forward-port PORT the agent also relays the docker bridge's address, port PORT, to
 127.0.0.1:PORT: task containers reach the local AWS endpoint there as host.docker.internal (the
-task definitions' extraHosts map it to host-gateway). The address is the bridge network's
-gateway, or, when docker names none (dockerd 20.10 on a machine where docker0 never existed),
-the bridge interface's own IPv4 address; see bridge_gateway.
+task definitions' extraHosts map it to host-gateway). The relay connects from
+RELAY_SOURCE_ADDRESS (127.0.0.2), so the endpoint tells the containers' requests from the
+controller's: moto_launcher.py keeps its control paths (/moto-api/, /_ecs_dl/) to 127.0.0.1.
+The bridge's address is the bridge network's gateway, or, when docker names none (dockerd 20.10
+on a machine where docker0 never existed), the bridge interface's own IPv4 address; see
+bridge_gateway.
 
 IAM roles, as ECS gives them (moto_aws_compat.py fix 13 checks what their credentials may do):
 - a task whose definition has a taskRoleArn gets that role's credentials (STS AssumeRole, made
@@ -114,6 +125,11 @@ LOG_SHIP_INTERVAL = 3.0
 LOG_BATCH = 5000
 # The network modes whose tasks talk to each other across instances: on the cluster's network.
 CLUSTER_NETWORK_MODES = ("host", "awsvpc")
+# The relay's own end towards 127.0.0.1: not 127.0.0.1, whose requests may use the endpoint's
+# control paths (moto_launcher.CONTROL_CLIENTS).
+RELAY_SOURCE_ADDRESS = "127.0.0.2"
+# Users a container must not run as (with their group): root by name or number.
+ROOT_NAMES = frozenset({"root", "0"})
 # The container credentials endpoint (see the module docstring).
 CREDENTIALS_ADDRESS = "169.254.170.2"
 CREDENTIALS_PORT = 51679
@@ -522,6 +538,11 @@ class Agent:
     def _start(self, task: dict[str, Any]) -> None:
         definition = self._definition(task["taskDefinitionArn"])
         spec = definition["containerDefinitions"][0]
+        refused = refusal(spec)
+        if refused:
+            LOG.warning("task %s refused: %s", task["taskArn"].rsplit("/", 1)[-1], refused)
+            self._report(task, "STOPPED", reason=f"CannotStartContainerError: {refused}")
+            return
         overrides = next(
             (
                 o
@@ -625,12 +646,10 @@ class Agent:
                 "retries": int(check.get("retries", 3)),
                 "start_period": int(check.get("startPeriod", 0) * 1e9),
             }
-        # As the ECS agent does: the definition's security settings, given to docker unchanged
-        # (docker takes capability names with or without CAP_; ECS gives them without).
-        options["privileged"] = bool(spec.get("privileged", False))
+        # privileged and capabilities.add are refused before this (refusal); what is dropped
+        # goes to docker unchanged (docker takes names with or without CAP_, ECS without).
+        options["privileged"] = False
         capabilities = (spec.get("linuxParameters") or {}).get("capabilities") or {}
-        if capabilities.get("add"):
-            options["cap_add"] = list(capabilities["add"])
         if capabilities.get("drop"):
             options["cap_drop"] = list(capabilities["drop"])
         if spec.get("readonlyRootFilesystem"):
@@ -638,11 +657,10 @@ class Agent:
         return options
 
     def _pull(self, image: str) -> None:
-        repository, _, tag = image.rpartition(":")
-        if "/" in tag or not repository:
-            repository, tag = image, "latest"
         try:
-            self.docker.images.pull(repository, tag=tag)
+            # docker's own parsing: repository[:tag] or repository@sha256:digest (a registry's
+            # port is not a tag); no tag means latest, as ECS does.
+            self.docker.images.pull(image)
         except (APIError, DockerException) as error:
             try:
                 self.docker.images.get(image)
@@ -787,6 +805,35 @@ class Agent:
         mark_file.write_text(json.dumps({"since": newest, "stream": f"{group}:{stream}"}))
 
 
+def refusal(spec: dict[str, Any]) -> str | None:
+    """Why this agent will not run the container definition `spec`, or None when it may.
+
+    Refused: privileged (ECS_DISABLE_PRIVILEGED=true, as the project's instances on AWS have),
+    any linuxParameters.capabilities.add, and a user that is missing (the image's default may
+    be root), root or uid 0, or has group root or 0. The project's own definitions run as a
+    non-root uid with every capability dropped; nothing else gets root on this machine."""
+    if spec.get("privileged"):
+        return "privileged containers are disabled on this instance (ECS_DISABLE_PRIVILEGED=true)"
+    added = ((spec.get("linuxParameters") or {}).get("capabilities") or {}).get("add") or []
+    if added:
+        return (
+            "this instance adds no Linux capability to a container "
+            f"(linuxParameters.capabilities.add: {', '.join(map(str, added))})"
+        )
+    user = str(spec.get("user") or "").strip()
+    name, _, group = user.partition(":")
+    if not name:
+        return "the container definition names no user: give a non-root one (e.g. 61000)"
+    if _is_root(name) or (group and _is_root(group)):
+        return f"user {user!r} is root: this instance runs no container as root or group root"
+    return None
+
+
+def _is_root(name: str) -> bool:
+    """Whether a user or group name or number is root's (0, 00, root)."""
+    return name in ROOT_NAMES or (name.isdigit() and int(name) == 0)
+
+
 def cluster_network_name(cluster: str, agent_id: str) -> str:
     """The docker network of a cluster's host/awsvpc tasks run by this agent: the agent id in it,
     so that two local stacks sharing a dockerd, each with a cluster of the same name, do not
@@ -914,7 +961,9 @@ def relay(listen_host: str, port: int, stopping: threading.Event) -> threading.T
 
     def pipe(client: socket.socket) -> None:
         try:
-            upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+            upstream = socket.create_connection(
+                ("127.0.0.1", port), timeout=10, source_address=(RELAY_SOURCE_ADDRESS, 0)
+            )
         except OSError:
             client.close()
             return

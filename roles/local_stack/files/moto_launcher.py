@@ -19,6 +19,10 @@ What it does, in order:
 3c. Wraps the app in moto_faults.FaultInjector: tests can make the endpoint answer with AWS
    errors (throttling, 500, not found) on demand through /_ecs_dl/faults (see that file);
    /_ecs_dl/settings reads and changes moto_aws_compat's settings (its fix 12).
+3d. Keeps those control paths (/moto-api/, which can also dump and reset every backend, and
+   /_ecs_dl/) to clients on 127.0.0.1 (control_guard): the local ECS agent relays the task
+   containers' requests from another loopback address (ecs_agent.RELAY_SOURCE_ADDRESS,
+   127.0.0.2), so a container reaches the AWS APIs and never the control endpoints (403).
 4. Once /moto-api/ answers, POSTs /moto-api/state-manager/set-transition with
    {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}:
    otherwise moto advances an ECS task one state (PROVISIONING -> ... -> STOPPED) each time it is
@@ -43,7 +47,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 PINNED_MOTO = "5.2."
 ECS_TASK_TRANSITION = {
@@ -162,8 +167,10 @@ def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable
             host,
             port,
             # The settings route outside: a fault rule never fails it.
-            moto_aws_compat.settings_route(
-                FaultInjector(DomainDispatcherApplication(create_backend_app))
+            control_guard(
+                moto_aws_compat.settings_route(
+                    FaultInjector(DomainDispatcherApplication(create_backend_app))
+                )
             ),
             threaded=True,
             request_handler=MotoRequestHandler,
@@ -190,6 +197,32 @@ def serve(host: str, port: int, timeout: float, version: str, on_ready: Callable
     print("moto_launcher: stopping", flush=True)
     server.shutdown()
     thread.join(10)
+
+
+# The paths that control the emulator rather than emulate AWS, and who may use them.
+CONTROL_PATHS = ("/moto-api/", "/_ecs_dl/")
+CONTROL_CLIENTS = frozenset({"127.0.0.1", "::1"})
+
+
+def control_guard(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware: a request for a CONTROL_PATHS path from an address other than
+    CONTROL_CLIENTS gets 403; every other request goes to `app`."""
+
+    def guard(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        client = environ.get("REMOTE_ADDR", "")
+        if path.startswith(CONTROL_PATHS) and client not in CONTROL_CLIENTS:
+            body = json.dumps(
+                {"error": f"{path}: the emulator's control endpoints answer 127.0.0.1 only"}
+            ).encode()
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return app(environ, start_response)
+
+    return guard
 
 
 def live_pid(pidfile: str) -> int | None:
