@@ -10,7 +10,25 @@
 #   libarchive-tools bsdtar, macOS's tar, which the image build's packing must work with too
 # As root: installs what is missing (apt-get update only when something is).
 # As another user: lists what is missing and exits 1 when anything is.
+#
+# The project needs the programs, not the system services these packages come with: on a
+# systemd machine, installing openssh-server would start sshd on 0.0.0.0:22 with password logins,
+# and docker-registry a registry without authentication on port 5000. While it installs them,
+# a policy-rc.d (when the machine has none) keeps their services from starting, and afterwards
+# the script disables the units it brought, so the system's sshd and registry stay as they were
+# (not there). dockerd is not held back: the local target uses the system's when it runs.
+# ECS_DL_DEPS_ROOT prefixes the absolute paths it touches (tests run it in a scratch folder).
 set -eu
+
+root="${ECS_DL_DEPS_ROOT:-}"
+policy="${root}/usr/sbin/policy-rc.d"
+# package -> the systemd units of its that must not run
+held_units() {
+    case "$1" in
+        openssh-server) echo "ssh.service ssh.socket" ;;
+        docker-registry) echo "docker-registry.service" ;;
+    esac
+}
 
 PACKAGES="docker.io docker-registry openssh-server debootstrap"
 with_tests=false
@@ -28,8 +46,8 @@ has_docker() {
 missing=""
 has_docker || missing="$missing docker.io"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
-[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || missing="$missing openssh-server"
-command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$missing debootstrap"
+[ -x "${root}/usr/sbin/sshd" ] || command -v sshd >/dev/null 2>&1 || missing="$missing openssh-server"
+command -v debootstrap >/dev/null 2>&1 || [ -x "${root}/usr/sbin/debootstrap" ] || missing="$missing debootstrap"
 if $with_tests; then
     command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
     command -v chromedriver >/dev/null 2>&1 || missing="$missing chromium-driver"
@@ -49,9 +67,42 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 1
 fi
 
+held=""
+for package in $missing; do
+    held="$held $(held_units "$package")"
+done
+held=$(echo $held)  # one space between words, none around
+
 echo "Installing: $missing"
 export DEBIAN_FRONTEND=noninteractive
+own_policy=false
+if [ -n "$held" ] && [ ! -e "$policy" ]; then
+    # invoke-rc.d asks this before it starts a service: 101 is "action forbidden".
+    cat > "$policy" <<'POLICY'
+#!/bin/sh
+# Written by ecs-deep-learning's scripts/install-system-deps.sh for one apt-get run.
+case "$1" in
+    ssh|ssh.service|ssh.socket|docker-registry|docker-registry.service) exit 101 ;;
+esac
+exit 0
+POLICY
+    chmod 755 "$policy"
+    own_policy=true
+fi
+cleanup() { if $own_policy; then rm -f "$policy"; fi; }
+trap cleanup EXIT
 apt-get update -qq
 # shellcheck disable=SC2086  # one word per package
 apt-get install -y -qq --no-install-recommends $missing
+cleanup
+own_policy=false
 echo "Installed: $missing"
+
+# The units the packages enabled would start at the next boot: disabled (and stopped, should a
+# policy-rc.d of the machine's own have let them start).
+if [ -n "$held" ] && [ -d "${root}/run/systemd/system" ] && command -v systemctl >/dev/null 2>&1; then
+    for unit in $held; do
+        systemctl disable --now "$unit" >/dev/null 2>&1 || true  # ssh.socket may not exist
+    done
+    echo "Left disabled (the project runs its own on loopback): $held"
+fi
