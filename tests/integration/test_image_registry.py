@@ -79,6 +79,48 @@ def test_registry_has_both_tags_on_one_manifest(image_uri: str) -> None:
     assert digests[tag] and digests[tag] == digests["latest"], digests
 
 
+def test_the_task_definitions_name_the_pushed_image_by_its_digest(
+    deployment: Deployment, aws_client: Client, image_uri: str
+) -> None:
+    """Issue 15 item 4: tags are mutable (the local registry has no auth; ECR's tags are
+    mutable), so every definition names the manifest the build pushed, repository@sha256:..,
+    the digest the registry serves for the version tag; the Jupyter container runs it."""
+    registry, name, tag = _split_image_uri(image_uri)
+    headers, _ = _get(f"http://{registry}/v2/{name}/manifests/{tag}", MANIFEST_TYPES)
+    pinned = f"{registry}/{name}@{headers['Docker-Content-Digest']}"
+    assert deployment.outputs.get("image_digest_uri") == pinned, deployment.outputs
+    ecs = aws_client("ecs")
+    for family, arn in deployment.outputs["task_definitions"].items():
+        definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        images = [container["image"] for container in definition["containerDefinitions"]]
+        assert images == [pinned], f"{family}: {images}"
+    tasks = ecs.list_tasks(cluster=deployment.name, serviceName=f"{deployment.name}-jupyter")
+    running = ecs.describe_tasks(cluster=deployment.name, tasks=tasks["taskArns"])["tasks"]
+    assert running, "no Jupyter task"
+    ids = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.amazonaws.ecs.task-arn={running[0]['taskArn']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    assert len(ids) == 1, ids
+    config_image = subprocess.run(
+        ["docker", "inspect", "--format", "{{.Config.Image}}", ids[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    assert config_image == pinned
+
+
 def test_image_can_be_pulled(image_uri: str) -> None:
     result = subprocess.run(
         ["docker", "pull", image_uri],
