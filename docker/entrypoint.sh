@@ -1,9 +1,18 @@
 #!/bin/sh
-# ecsdl-entrypoint: run under tini as the image's ENTRYPOINT; `"$@"` is the command
-# (default `start-notebook`; ECS tasks give e.g. `classify --json --model s3://... s3://...`).
+# ecsdl-entrypoint: the image's ENTRYPOINT; `"$@"` is the command (default `start-notebook`; ECS
+# tasks give e.g. `classify --json --model s3://... s3://...`).
 #
-# Nothing here needs root: the image's user is jovyan (uid 1000), and sshd, when asked for, runs
-# as that user too, unprivileged, on 2222. The container needs no capability at all.
+# Nothing here needs root: the image's user is jovyan (uid 61000: no account of a usual host has
+# it, so no host user shares the container's processes), and sshd, when asked for, runs as that
+# user too, unprivileged, on 2222. The container needs no capability at all.
+#
+# Two stages, in one process until tini:
+#   1. (this script as the container's first process) the secrets of the environment go into
+#      files only the user can read, in a folder of its own (ECSDL_SECRETS_DIR, 0700), and out
+#      of the environment; then it execs tini (PID 1 when the container was started this way)
+#      with the script again. So no long-lived process, tini included, has a secret in its
+#      environment (/proc/<pid>/environ), and no child inherits one.
+#   2. (under tini, ECSDL_STAGE=2) sshd when asked for, then the command.
 #
 # Contract (environment, all optional):
 #   SSH_PUBLIC_KEY   one or more OpenSSH public keys. When set, they become the user's
@@ -21,23 +30,24 @@
 #                    and must read it, so the notebook user can read it too: it is only the
 #                    container's identity, and the same user already holds the session); not a
 #                    valid unencrypted ed25519 private key (ssh-keygen -y cannot read it): exit
-#                    64. Never printed, and ALWAYS removed from the environment before sshd and
-#                    the command start, so no process started from here inherits it (only the
-#                    container's config, e.g. `docker inspect`, and PID 1, tini, still hold it).
-#   JUPYTER_PASSWORD_HASH  read by start-notebook / jupyter_server_config.py, not here.
+#                    64. Never printed, and removed from the environment in stage 1.
+#   JUPYTER_PASSWORD_HASH  a jupyter_server.auth.passwd() hash: written to
+#                    $ECSDL_SECRETS_DIR/jupyter-password-hash (0600) in stage 1 and removed from
+#                    the environment; start-notebook and jupyter_server_config.py read the file.
 #
 # Started as root anyway (docker run --user 0, a task definition's `user: root`), it first
 # becomes jovyan, with no capabilities and no way back (setpriv --no-new-privs), and then does
 # the same as above: no process of the container keeps root. Started as another non-root uid
-# (docker run --user 1234), it runs the command directly and refuses SSH_PUBLIC_KEY.
+# (docker run --user 1234), it runs the command (its secrets in a folder of that uid's) and
+# refuses SSH_PUBLIC_KEY.
 set -eu
 
 user="${ECSDL_USER:-jovyan}"
 
 if [ "$(id -u)" = 0 ]; then
-    # The same script again, as the user; SSH_HOST_KEY is still in the environment of this one
+    # The same script again, as the user; the secrets are still in the environment of this one
     # process (setpriv execs the script in place: no other process exists in between), and the
-    # script takes it out below, before it starts anything.
+    # script takes them out below, before it starts anything.
     exec setpriv --reuid="${user}" --regid="${user}" --init-groups \
         --inh-caps=-all --bounding-set=-all --no-new-privs -- "$0" "$@"
 fi
@@ -45,11 +55,17 @@ fi
 home="/home/${user}"
 sshd_dir=/etc/ssh/ecsdl
 host_key_file="${sshd_dir}/ssh_host_ed25519_key"
+is_user=false
+if [ "$(id -un 2> /dev/null || true)" = "${user}" ]; then
+    is_user=true
+fi
 
-# The host key goes into a shell variable that is never exported, and out of the environment,
-# before anything else runs: no child of this script (ssh-keygen, sshd, the command) inherits it.
+# The secrets go into shell variables that are never exported, and out of the environment,
+# before anything else runs: no child of this script (ssh-keygen, sshd, tini, the command)
+# inherits them.
 host_key="${SSH_HOST_KEY:-}"
-unset SSH_HOST_KEY
+password_hash="${JUPYTER_PASSWORD_HASH:-}"
+unset SSH_HOST_KEY JUPYTER_PASSWORD_HASH
 
 # Writes $host_key as sshd's ed25519 host key (and its public half beside it), or exits 64.
 # printf is a shell builtin: the key never appears in a process's arguments.
@@ -80,9 +96,9 @@ start_sshd() {
         echo "ecsdl-entrypoint: SSH_PUBLIC_KEY is not an OpenSSH public key; sshd not started" >&2
         exit 64
     fi
-    if [ -n "${host_key}" ]; then
-        install_host_key
-        origin="from SSH_HOST_KEY"
+    if [ -n "${ECSDL_HOST_KEY_ORIGIN:-}" ]; then
+        origin="${ECSDL_HOST_KEY_ORIGIN}"  # written in stage 1
+        unset ECSDL_HOST_KEY_ORIGIN
     elif [ ! -f "${host_key_file}" ]; then
         ssh-keygen -q -t ed25519 -N '' -C "" -f "${host_key_file}"
         origin="generated"
@@ -99,21 +115,42 @@ if [ "$#" -eq 0 ]; then
     set -- start-notebook
 fi
 
-if [ -n "${host_key}" ] && [ -z "${SSH_PUBLIC_KEY:-}" ]; then
-    echo "ecsdl-entrypoint: SSH_HOST_KEY is set but SSH_PUBLIC_KEY is not: no sshd, the host key is ignored" >&2
-    host_key=""
+# -- stage 1: the secrets into files, then tini ---------------------------------------------
+if [ "${ECSDL_STAGE:-1}" != 2 ]; then
+    if [ -n "${host_key}" ] && [ -z "${SSH_PUBLIC_KEY:-}" ]; then
+        echo "ecsdl-entrypoint: SSH_HOST_KEY is set but SSH_PUBLIC_KEY is not: no sshd, the host key is ignored" >&2
+        host_key=""
+    fi
+    if [ -n "${SSH_PUBLIC_KEY:-}" ] && ! "${is_user}"; then
+        echo "ecsdl-entrypoint: SSH_PUBLIC_KEY is set but the container runs as uid $(id -u), not ${user}; sshd runs unprivileged and can only log in the user it runs as" >&2
+        exit 64
+    fi
+    if [ -n "${host_key}" ]; then
+        install_host_key
+        export ECSDL_HOST_KEY_ORIGIN="from SSH_HOST_KEY"
+    fi
+    if [ -n "${password_hash}" ]; then
+        # A folder of this uid's own (0700), made anew: the hash is readable by the user only.
+        ECSDL_SECRETS_DIR="$(mktemp -d /tmp/ecsdl-secrets.XXXXXXXX)"
+        (umask 077 && printf '%s\n' "${password_hash}" > "${ECSDL_SECRETS_DIR}/jupyter-password-hash")
+        password_hash=""
+        export ECSDL_SECRETS_DIR
+    fi
+    export ECSDL_STAGE=2
+    # tini (PID 1 when this was the first process) reaps sshd and the command; started in
+    # another way (docker build's RUN, docker exec), it registers as the subreaper instead.
+    if [ "$$" = 1 ]; then
+        exec /usr/bin/tini -g -- "$0" "$@"
+    fi
+    exec /usr/bin/tini -s -g -- "$0" "$@"
 fi
 
-if [ "$(id -un 2> /dev/null || true)" = "${user}" ]; then
+# -- stage 2: under tini ----------------------------------------------------------------------
+unset ECSDL_STAGE
+if "${is_user}"; then
     export HOME="${home}" USER="${user}" LOGNAME="${user}"
     if [ -n "${SSH_PUBLIC_KEY:-}" ]; then
         start_sshd
     fi
-    exec "$@"
-fi
-
-if [ -n "${SSH_PUBLIC_KEY:-}" ]; then
-    echo "ecsdl-entrypoint: SSH_PUBLIC_KEY is set but the container runs as uid $(id -u), not ${user}; sshd runs unprivileged and can only log in the user it runs as" >&2
-    exit 64
 fi
 exec "$@"

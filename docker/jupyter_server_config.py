@@ -1,8 +1,11 @@
 """Jupyter server settings of the ecs-dl image (system config: /etc/jupyter).
 
-Password only, from the environment at run time: JUPYTER_PASSWORD_HASH holds a
-`jupyter_server.auth.passwd()` hash (argon2), which ECS injects from an SSM SecureString. Without
-it the server refuses to start (never an open server); there is no token in URLs.
+Password only, given at run time: a `jupyter_server.auth.passwd()` hash (argon2), which ECS
+injects from an SSM SecureString as JUPYTER_PASSWORD_HASH and the image's entrypoint moves to
+$ECSDL_SECRETS_DIR/jupyter-password-hash (0600) before the server starts, so that the server's
+and its kernels' environment hold no secret. Read from that file, or from JUPYTER_PASSWORD_HASH
+when `jupyter` is started without the entrypoint. Without it the server refuses to start (never
+an open server); there is no token in URLs.
 """
 
 import os
@@ -10,7 +13,19 @@ import sys
 
 c = get_config()  # noqa: F821 (provided by traitlets when it loads this file)
 
-_password_hash = os.environ.get("JUPYTER_PASSWORD_HASH", "").strip()
+
+def _read_password_hash() -> str:
+    secrets_dir = os.environ.get("ECSDL_SECRETS_DIR", "")
+    if secrets_dir:
+        try:
+            with open(os.path.join(secrets_dir, "jupyter-password-hash"), encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError:
+            pass
+    return os.environ.get("JUPYTER_PASSWORD_HASH", "").strip()
+
+
+_password_hash = _read_password_hash()
 if ":" not in _password_hash:
     sys.exit(
         "jupyter_server_config: JUPYTER_PASSWORD_HASH is not set to a "

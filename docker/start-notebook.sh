@@ -1,8 +1,14 @@
 #!/bin/sh
 # The image's default command: JupyterLab on 0.0.0.0:8888, password only.
-# JUPYTER_PASSWORD_HASH must hold a jupyter_server.auth.passwd() hash ("argon2:..."), given at
-# run time (ECS injects it from an SSM SecureString). Without it Jupyter is not started: never an
-# open server. /etc/jupyter/jupyter_server_config.py checks the same for direct `jupyter` calls.
+# The password is a jupyter_server.auth.passwd() hash ("argon2:..."), given at run time as
+# JUPYTER_PASSWORD_HASH (ECS injects it from an SSM SecureString), which the entrypoint moved to
+# $ECSDL_SECRETS_DIR/jupyter-password-hash (0600) before anything started. Without it Jupyter is
+# not started: never an open server. /etc/jupyter/jupyter_server_config.py reads and checks the
+# same for direct `jupyter` calls.
+hash_file="${ECSDL_SECRETS_DIR:-/nonexistent}/jupyter-password-hash"
+if [ -z "${JUPYTER_PASSWORD_HASH:-}" ] && [ -r "${hash_file}" ]; then
+    JUPYTER_PASSWORD_HASH="$(cat "${hash_file}")"  # a shell variable, never exported
+fi
 case "${JUPYTER_PASSWORD_HASH:-}" in
     *:*) ;;
     "") echo "start-notebook: JUPYTER_PASSWORD_HASH is not set (a jupyter_server.auth.passwd() hash); refusing to start Jupyter without a password" >&2

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# The uid every container of the project runs as (docker/Dockerfile ECSDL_UID, the task
+# definitions' user): one that no account of a usual host has.
+CONTAINER_UID = "61000"
+
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""

@@ -1,5 +1,5 @@
 """The MXNet image (docker/): it builds, its package tests pass in the test stage, `classify` finds
-the cat with both shared MobileNets, Jupyter and sshd run as promised (as jovyan, uid 1000: no
+the cat with both shared MobileNets, Jupyter and sshd run as promised (as jovyan, uid 61000: no
 process of the container is root or has a capability), and no secret is in it.
 
 The session builds the image itself with the docker CLI (classic builder, as the role does), on
@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CONTAINER_UID
 from tests.integration.processes import PROCESS_LIST, parse_listing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in SAMPLES:
         suffix = "jpg" if name == "chelsea" else "png"
         io.imsave(folder / f"{name}.{suffix}", getattr(data, name)(), check_contrast=False)
-    folder.chmod(0o755)  # the container's user (uid 1000) reads them
+    folder.chmod(0o755)  # the container's user (uid 61000) reads them
     for path in folder.iterdir():
         path.chmod(0o644)
     return folder
@@ -315,7 +316,7 @@ def test_the_image_user_is_jovyan_and_nothing_can_become_root(image: str) -> Non
     """USER is jovyan by number (an orchestrator can check it is not root without running it);
     no set-user-ID or set-group-ID program is left to become root or another user with."""
     user = docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip()
-    assert user.split(":")[0] == "1000", f"the image's USER is {user!r}"
+    assert user.split(":")[0] == CONTAINER_UID, f"the image's USER is {user!r}"
     assert docker("run", "--rm", image, "id", "-un").stdout.strip() == "jovyan"
     setid = docker(
         "run", "--rm", image, "sh", "-c", "find / -xdev -type f -perm /6000 2>/dev/null || true"
@@ -334,14 +335,14 @@ PROCESS_STATUS = "grep -E '^(Uid|Gid|CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/se
 def test_commands_run_as_jovyan_with_no_capability(
     image: str, docker_args: tuple[str, ...]
 ) -> None:
-    """Whatever it is started as, the command runs as uid 1000 with no effective capability;
+    """Whatever it is started as, the command runs as uid 61000 with no effective capability;
     started as root, the entrypoint drops to jovyan for good (setpriv, no new privileges)."""
     result = docker("run", "--rm", *docker_args, image, "sh", "-c", f"{PROCESS_STATUS}; echo $HOME")
     lines = result.stdout.split("\n")
     status = dict(line.split(":", 1) for line in lines if ":" in line)
     status = {key: value.split() for key, value in status.items()}
-    assert status["Uid"] == ["1000"] * 4, status
-    assert status["Gid"] == ["1000"] * 4, status
+    assert status["Uid"] == [CONTAINER_UID] * 4, status
+    assert status["Gid"] == [CONTAINER_UID] * 4, status
     assert int(status["CapEff"][0], 16) == 0 and int(status["CapPrm"][0], 16) == 0, status
     assert "/home/jovyan" in lines
     if docker_args[:2] == ("--user", "0"):
@@ -451,6 +452,15 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(
     base = f"http://127.0.0.1:{port}"
     _wait_for_http(f"{base}/login")
 
+    # the hash is in a 0600 file of jovyan's, in no process's environment (tini's included)
+    assert secret_holders(container_name, "JUPYTER_PASSWORD_HASH") == ""
+    hash_file = docker(
+        "exec", container_name, "sh", "-c",
+        "stat -c '%U %a' /tmp/ecsdl-secrets.*/jupyter-password-hash "
+        "&& stat -c '%U %a' /tmp/ecsdl-secrets.* && cat /tmp/ecsdl-secrets.*/jupyter-password-hash",
+    ).stdout.splitlines()  # fmt: skip
+    assert hash_file == ["jovyan 600", "jovyan 700", password_hash], hash_file
+
     # without login: the API refuses
     for path in ("/api/status", "/api/contents", "/api/kernels"):
         with pytest.raises(urllib.error.HTTPError) as info:
@@ -489,7 +499,7 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(
         "        print(uid.split()[1], cmd)\n",
     ).stdout.splitlines()
     assert uids, "no Jupyter process found"
-    assert all(line.split()[0] == "1000" for line in uids), uids
+    assert all(line.split()[0] == CONTAINER_UID for line in uids), uids
 
 
 def require_openssh() -> None:
@@ -581,7 +591,7 @@ def test_sshd_only_with_a_key_and_key_only(image: str, container_name: str, tmp_
     ssh = ssh_options(port, tmp_path / "known_hosts")
     result = ssh_until_up([*ssh, "-i", str(key), "jovyan@127.0.0.1", "id -u; command -v classify"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["1000", "/opt/venv/bin/classify"]
+    assert result.stdout.split() == [CONTAINER_UID, "/opt/venv/bin/classify"]
     listening = docker("exec", container_name, "cat", "/proc/net/tcp", "/proc/net/tcp6").stdout
     assert listens(listening, 2222) and not listens(listening, 22), listening
     # root, even with the right key; jovyan without a key (a password is not even offered)
@@ -604,6 +614,30 @@ ENV_DUMP = (
     "print('--- end of environment', flush=True)\n"
     "time.sleep(300)\n"
 )
+
+
+def secret_holders(container: str, *names: str) -> str:
+    """The processes of the container (PID 1, tini, and every process it started; not the
+    `docker exec`s, whose parent is 0 and whose environment is the container's config) that
+    have one of the variables `names` in their environment: one line each."""
+    return docker(
+        "exec",
+        container,
+        "python",
+        "-c",
+        "import os, sys\n"
+        "names = [name.encode() + b'=' for name in sys.argv[1:]]\n"
+        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
+        "    try:\n"
+        "        stat = open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()\n"
+        "        env = open(f'/proc/{p}/environ', 'rb').read().split(b'\\0')\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    held = [n for n in names if any(entry.startswith(n) for entry in env)]\n"
+        "    if (p == '1' or stat[1] != '0') and held:\n"
+        "        print(p, held, open(f'/proc/{p}/cmdline', 'rb').read())\n",
+        *names,
+    ).stdout
 
 
 def test_sshd_presents_the_given_host_key_and_hides_it(
@@ -655,7 +689,7 @@ def test_sshd_presents_the_given_host_key_and_hides_it(
         ]
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1000"
+    assert result.stdout.strip() == CONTAINER_UID
 
     scan = subprocess.run(
         ["ssh-keyscan", "-p", port, "127.0.0.1"],
@@ -680,23 +714,8 @@ def test_sshd_presents_the_given_host_key_and_hides_it(
     assert "HOME=/home/jovyan" in environment, logs.stdout
     assert any(line.startswith("SSH_PUBLIC_KEY=") for line in environment)
     assert not any(line.startswith("SSH_HOST_KEY") for line in environment)
-    # no process the entrypoint started (children of tini; `docker exec`s have parent 0) has it
-    holders = docker(
-        "exec",
-        container_name,
-        "python",
-        "-c",
-        "import os\n"
-        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
-        "    try:\n"
-        "        stat = open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()\n"
-        "        env = open(f'/proc/{p}/environ', 'rb').read()\n"
-        "    except OSError:\n"
-        "        continue\n"
-        "    if p != '1' and stat[1] != '0' and b'SSH_HOST_KEY' in env:\n"
-        "        print(p, open(f'/proc/{p}/cmdline', 'rb').read())\n",
-    )
-    assert holders.stdout == "", holders.stdout
+    # no process of the container has it, tini (PID 1) included
+    assert secret_holders(container_name, "SSH_HOST_KEY") == "", "SSH_HOST_KEY in an environment"
     everything = logs.stdout + logs.stderr
     assert "PRIVATE KEY" not in everything
     for line in key_body(private):
@@ -798,7 +817,7 @@ def test_a_jupyter_container_with_ssh_has_no_root_process_and_no_capability(
     kernel = urllib.request.Request(f"{base}/api/kernels", data=b"{}", headers=headers)
     assert opener.open(kernel, timeout=30).status == 201
     owner = docker("exec", container_name, "stat", "-c", "%U %u", "/home/jovyan/work/note.txt")
-    assert owner.stdout.split() == ["jovyan", "1000"]
+    assert owner.stdout.split() == ["jovyan", CONTAINER_UID]
 
     # the process list, taken over ssh: sshd's session processes are among them
     ssh = ssh_options(ssh_port, tmp_path / "known_hosts")
@@ -824,11 +843,11 @@ def test_a_jupyter_container_with_ssh_has_no_root_process_and_no_capability(
         assert expected in commands, f"no {expected} process: {processes}"
     root = [p for p in processes if "0" in p["uids"]]
     assert root == [], f"processes with a root uid: {root}"
-    assert {tuple(p["uids"]) for p in processes} == {("1000",) * 4}, processes
+    assert {tuple(p["uids"]) for p in processes} == {(CONTAINER_UID,) * 4}, processes
     capable = [p for p in processes if int(p["cap_eff"], 16) or int(p["cap_prm"], 16)]
     assert capable == [], f"processes with capabilities: {capable}"
 
     # the same from the host: docker top (ps) on the container's processes
     top = docker("top", container_name, "-o", "pid,uid,ruid,suid,args").stdout.splitlines()
     assert len(top) > 4, top
-    assert all(line.split()[1:4] == ["1000"] * 3 for line in top[1:]), top
+    assert all(line.split()[1:4] == [CONTAINER_UID] * 3 for line in top[1:]), top

@@ -28,14 +28,17 @@ import ipaddress
 import json
 import re
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import CONTAINER_UID
 from tests.integration.conftest import (
     DEPLOYMENT_NAME,
     Deployment,
@@ -420,8 +423,8 @@ def test_the_running_jupyter_container_is_unprivileged_and_has_no_root_process(
         problems.append(f"CapDrop {host_config.get('CapDrop')} (not ALL)")
     if host_config.get("CapAdd"):
         problems.append(f"CapAdd {host_config['CapAdd']}")
-    if container["Config"]["User"].split(":")[0] != "1000":
-        problems.append(f"User {container['Config']['User']!r}, not 1000")
+    if container["Config"]["User"].split(":")[0] != CONTAINER_UID:
+        problems.append(f"User {container['Config']['User']!r}, not {CONTAINER_UID}")
 
     # docker top: the host's view (ps) of the container's processes
     top = _docker("top", container["Id"], "-o", "pid,uid,ruid,suid,args").splitlines()
@@ -433,13 +436,81 @@ def test_the_running_jupyter_container_is_unprivileged_and_has_no_root_process(
     processes = parse_listing(listed)
     assert any("jupyter" in p["cmd"] for p in processes), processes
     assert any("sshd" in p["cmd"] for p in processes), f"sshd is not running: {processes}"
-    problems += [f"uids {p['uids']}: {p}" for p in processes if p["uids"] != ["1000"] * 4]
+    problems += [f"uids {p['uids']}: {p}" for p in processes if p["uids"] != [CONTAINER_UID] * 4]
     problems += [
         f"capabilities (effective or bounding): {p}"
         for p in processes
         if int(p["cap_eff"], 16) or int(p["cap_bnd"], 16)
     ]
     assert problems == [], "the Jupyter container:\n" + "\n".join(problems)
+
+
+def test_no_host_account_can_read_the_jupyter_containers_secrets(aws_client: Client) -> None:
+    """The attack of issue 15 item 2: without user namespaces, a container's processes are, on
+    the host, processes of its uid; an account of the same uid reads their environment
+    (/proc/<pid>/environ), and, through /proc/<pid>/root, their files. The container's uid is
+    one no host account has, and no process of the container keeps a secret in its
+    environment (the entrypoint moved them into 0600 files before tini started)."""
+    import pwd
+
+    container = _running_jupyter_container(aws_client)
+    with pytest.raises(KeyError):
+        pwd.getpwuid(int(CONTAINER_UID))  # no account of this machine is the container's uid
+    top = _docker("top", container["Id"], "-o", "pid,args").splitlines()[1:]
+    pids = [line.split()[0] for line in top]
+    assert len(pids) >= 3, top  # tini, jupyter, sshd
+    secrets = (b"JUPYTER_PASSWORD_HASH=", b"SSH_HOST_KEY=", b"argon2:", b"PRIVATE KEY")
+    for pid in pids:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        held = [secret.decode() for secret in secrets if secret in environ]
+        assert not held, f"pid {pid} ({top[pids.index(pid)]}) has {held} in its environment"
+    # As the usual first account of a machine (uid 1000), which the containers ran as before:
+    # not the container's uid, so /proc keeps the processes' environment and root from it.
+    probe = (
+        "import sys\n"
+        "for pid in sys.argv[1:]:\n"
+        "    for what in ('environ', 'root/etc/ssh/ecsdl/ssh_host_ed25519_key'):\n"
+        "        try:\n"
+        "            open(f'/proc/{pid}/{what}', 'rb').read(); print('READ', pid, what)\n"
+        "        except OSError as error:\n"
+        "            print('DENIED', pid, what, error.errno)\n"
+    )
+    read = subprocess.run(
+        [sys.executable, "-c", probe, *pids],
+        user=1000,
+        group=1000,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert "READ" not in read and read.count("DENIED") == 2 * len(pids), read
+
+
+def test_the_local_instances_sshd_logs_in_its_user_only(deployment: Deployment) -> None:
+    """The local target's instance sshd (roles/local_stack) has one keys file for every user
+    name: with the deployment's key, only the instance's user may log in (AllowUsers), not
+    another account of this machine (daemon here)."""
+    import getpass
+
+    host, _, port = deployment.outputs["local_stack"]["sshd"].rpartition(":")
+
+    def ssh(user: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ssh", "-i", deployment.outputs["private_key_path"], "-p", port,
+             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+             "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
+             f"{user}@{host}", "true"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    own = ssh(getpass.getuser())
+    assert own.returncode == 0, own.stderr
+    other = ssh("daemon")
+    assert other.returncode == 255 and "Permission denied" in other.stderr, (
+        f"daemon logged in with the deployment key (rc {other.returncode}): {other.stderr}"
+    )
 
 
 def test_jupyter_refuses_the_api_without_login(deployment: Deployment) -> None:

@@ -74,59 +74,6 @@ def test_the_agent_runs_the_projects_own_shapes(agent_module: Any, change: dict)
     assert agent_module.refusal({**PROJECT, **change}) is None
 
 
-def test_what_reaches_the_host_is_never_given_to_docker(agent_module: Any, tmp_path) -> None:
-    """Host volumes, devices and the host's namespaces in a definition: docker gets none."""
-    agent = agent_module.Agent(
-        endpoint="http://127.0.0.1:1",
-        region="us-east-1",
-        agent_id="unit",
-        state_dir=tmp_path,
-        docker_host="unix:///nonexistent",
-        host_ip="127.0.0.1",
-        cleanup_wait=1,
-    )
-    spec = {
-        **PROJECT,
-        "mountPoints": [{"sourceVolume": "root", "containerPath": "/host"}],
-        "linuxParameters": {
-            "capabilities": {"drop": ["ALL"]},
-            "devices": [{"hostPath": "/dev/mem", "containerPath": "/dev/mem"}],
-        },
-        "dockerSecurityOptions": ["apparmor:unconfined", "seccomp:unconfined"],
-        "systemControls": [{"namespace": "kernel.shm_rmid_forced", "value": "0"}],
-        "ulimits": [{"name": "nofile", "softLimit": 1, "hardLimit": 1}],
-    }
-    definition = {
-        "family": "f",
-        "revision": 1,
-        "networkMode": "bridge",
-        "pidMode": "host",
-        "ipcMode": "host",
-        "volumes": [{"name": "root", "host": {"sourcePath": "/"}}],
-        "containerDefinitions": [spec],
-    }
-    task = {"clusterArn": "arn:aws:ecs:x:1:cluster/c", "taskArn": "arn:aws:ecs:x:1:task/c/t"}
-    options = agent_module.Agent._run_options(agent, definition, spec, {}, task, {}, "t")
-    assert options["privileged"] is False
-    assert "cap_add" not in options
-    unexpected = {
-        "volumes",
-        "mounts",
-        "devices",
-        "pid_mode",
-        "ipc_mode",
-        "security_opt",
-        "sysctls",
-        "ulimits",
-        "network_mode",
-        "userns_mode",
-        "cgroupns",
-        "device_requests",
-    } & set(options)
-    assert not unexpected, options
-    assert "/host" not in json.dumps(options) and "/dev/mem" not in json.dumps(options)
-
-
 # -- the endpoint's control paths -------------------------------------------------------------
 
 

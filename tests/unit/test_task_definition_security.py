@@ -34,13 +34,15 @@ TASK = {
 DEFINITION = {"family": "f", "revision": 3}
 # What the task_definitions role gives every container (roles/task_definitions/vars/main.yml).
 HARDENED = {
-    "user": "1000",
+    "user": "61000",
     "privileged": False,
     "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
 }
 
 
-def run_options(agent_module: Any, **container: Any) -> dict[str, Any]:
+def run_options(
+    agent_module: Any, definition: dict[str, Any] | None = None, **container: Any
+) -> dict[str, Any]:
     agent = agent_module.Agent(
         endpoint="http://127.0.0.1:1",
         region=REGION,
@@ -51,7 +53,7 @@ def run_options(agent_module: Any, **container: Any) -> dict[str, Any]:
         cleanup_wait=1.0,
     )
     spec = {"name": "main", "image": "img", **container}
-    return agent._run_options(DEFINITION, spec, {}, TASK, {}, "0123456789abcdef")
+    return agent._run_options(definition or DEFINITION, spec, {}, TASK, {}, "0123456789abcdef")
 
 
 @pytest.mark.parametrize(
@@ -59,18 +61,20 @@ def run_options(agent_module: Any, **container: Any) -> dict[str, Any]:
     [
         (
             HARDENED,
-            {"user": "1000", "privileged": False, "cap_drop": ["ALL"]},
+            {"user": "61000", "privileged": False, "cap_drop": ["ALL"]},
             ("cap_add", "read_only"),
         ),
+        # privileged and capabilities.add stop the task before this (ecs_agent.refusal); were
+        # they to get here, docker would still get neither.
         (
             {"privileged": True, "readonlyRootFilesystem": True},
-            {"privileged": True, "read_only": True},
+            {"privileged": False, "read_only": True},
             ("user", "cap_add", "cap_drop"),
         ),
         (
             {"linuxParameters": {"capabilities": {"add": ["SYS_PTRACE"], "drop": ["NET_RAW"]}}},
-            {"privileged": False, "cap_add": ["SYS_PTRACE"], "cap_drop": ["NET_RAW"]},
-            ("user", "read_only"),
+            {"privileged": False, "cap_drop": ["NET_RAW"]},
+            ("user", "read_only", "cap_add"),
         ),
         (
             {"linuxParameters": {"initProcessEnabled": False}, "readonlyRootFilesystem": False},
@@ -87,6 +91,47 @@ def test_the_agent_gives_docker_the_definitions_security_settings(
     options = run_options(agent_module, **container)
     assert {key: options.get(key) for key in expected} == expected
     assert [key for key in absent if key in options] == []
+
+
+def test_what_reaches_the_host_is_never_given_to_docker(agent_module: Any) -> None:
+    """Host volumes, devices, the host's namespaces, security options: docker gets none of
+    them from a definition (issue 15: keep host volumes ignored)."""
+    container = {
+        **HARDENED,
+        "mountPoints": [{"sourceVolume": "root", "containerPath": "/host"}],
+        "linuxParameters": {
+            "capabilities": {"drop": ["ALL"]},
+            "devices": [{"hostPath": "/dev/mem", "containerPath": "/dev/mem"}],
+        },
+        "dockerSecurityOptions": ["apparmor:unconfined", "seccomp:unconfined"],
+        "systemControls": [{"namespace": "kernel.shm_rmid_forced", "value": "0"}],
+        "ulimits": [{"name": "nofile", "softLimit": 1, "hardLimit": 1}],
+    }
+    definition = {
+        **DEFINITION,
+        "pidMode": "host",
+        "ipcMode": "host",
+        "volumes": [{"name": "root", "host": {"sourcePath": "/"}}],
+    }
+    options = run_options(agent_module, definition, **container)
+    reaching = {
+        "volumes",
+        "mounts",
+        "devices",
+        "pid_mode",
+        "ipc_mode",
+        "security_opt",
+        "sysctls",
+        "ulimits",
+        "network_mode",
+        "userns_mode",
+        "cgroupns",
+        "device_requests",
+        "cap_add",
+    }
+    assert not reaching & set(options), options
+    assert options["privileged"] is False
+    assert "/host" not in json.dumps(options) and "/dev/mem" not in json.dumps(options)
 
 
 # -- registration through community.aws.ecs_taskdefinition, against the local target's moto --
