@@ -27,6 +27,7 @@ import base64
 import ipaddress
 import json
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -475,8 +476,10 @@ def test_no_host_account_can_read_the_jupyter_containers_secrets(aws_client: Cli
         "        except OSError as error:\n"
         "            print('DENIED', pid, what, error.errno)\n"
     )
+    # the system's python3: the project's venv may be in a folder uid 1000 cannot enter
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
     read = subprocess.run(
-        [sys.executable, "-c", probe, *pids],
+        [python, "-c", probe, *pids],
         user=1000,
         group=1000,
         extra_groups=[],

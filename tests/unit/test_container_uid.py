@@ -1,0 +1,30 @@
+"""The containers' uid is one number in every place that names it (issue 15 item 2): the image's
+jovyan (docker/Dockerfile ECSDL_UID), the task definitions' user, and the uid the instances' user
+data keeps off the instance metadata service. A uid no account of a usual host has: 61000."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import CONTAINER_UID
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_image_the_definitions_and_the_user_data_name_one_uid() -> None:
+    dockerfile = (REPO / "docker" / "Dockerfile").read_text()
+    image_uid = re.search(r"^ARG ECSDL_UID=(\d+)$", dockerfile, re.MULTILINE)
+    assert image_uid and image_uid.group(1) == CONTAINER_UID
+    assert "USER ${ECSDL_UID}:${ECSDL_UID}" in dockerfile
+
+    definitions = yaml.safe_load((REPO / "roles/task_definitions/defaults/main.yml").read_text())
+    assert str(definitions["task_definitions_user"]) == CONTAINER_UID
+
+    # spot_fleet runs before task_definitions is in scope: its fallback must be the same uid
+    fleet = (REPO / "roles/spot_fleet/defaults/main.yml").read_text()
+    fallback = re.search(r"task_definitions_user \| default\('(\d+)'\)", fleet)
+    assert fallback and fallback.group(1) == CONTAINER_UID, fleet
+    assert int(CONTAINER_UID) > 60000  # above the UID_MAX of Debian's accounts
