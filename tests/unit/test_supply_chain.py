@@ -1,9 +1,11 @@
-"""The supply chain of the image and of the data, tested as the attacks they stop.
+"""The supply chain of the image, tested as the attacks they stop.
 
 - Every Python package the image installs is pinned with the sha256 of its wheels, and every
   install or download step of the Dockerfile runs with --require-hashes: a package index, proxy
   or mirror that serves other bytes for a pinned version stops the build (the refusal itself is
   tests/integration/test_image_supply_chain.py's, with real builds).
+- The base image on AWS is a digest reference (ECR Public's Debian), and the Dockerfile's default
+  is the same one; a base image given by tag is built with a warning.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import lock_image_requirements  # noqa: E402
 
 HASHED_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s=]+( --hash=sha256:[0-9a-f]{64})+$")
+DIGEST_REFERENCE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
 
 def requirement_files() -> list[Path]:
@@ -164,3 +167,50 @@ def test_an_mxnet_build_without_its_hashed_file_stops_before_the_build(tmp_path:
     output = " ".join(result.stdout.split())
     assert "image_build_mxnet_package is 'mxnet-cu112==1.9.0', but" in output
     assert "docker/mxnet/mxnet-cu112.txt does not pin it" in output
+
+
+# --- the base image ------------------------------------------------------------------------
+
+
+def test_the_dockerfile_default_base_image_is_the_pinned_aws_one() -> None:
+    pinned = yaml.safe_load(ROLE_DEFAULTS.read_text())["image_build_aws_base_image"]
+    assert pinned.startswith("public.ecr.aws/docker/library/debian:bookworm-slim@sha256:")
+    assert DIGEST_REFERENCE.match(pinned)
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert default and default.group(1) == pinned
+
+
+def test_aws_builds_from_a_digest_reference_without_warning(tmp_path: Path) -> None:
+    result, args = build_args(tmp_path, "-e", "local_target=false")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert DIGEST_REFERENCE.match(args["BASE_IMAGE"]), args
+    assert args["BASE_IMAGE"].startswith("public.ecr.aws/docker/library/debian:bookworm-slim@")
+    assert "WARNING" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("-e", "image_build_base_image=debian:bookworm-slim"),
+        (
+            "-e",
+            '{"image_build_args": {"BASE_IMAGE": "public.ecr.aws/docker/library/debian:bookworm"}}',
+        ),
+    ],
+    ids=["image_build_base_image", "image_build_args"],
+)
+def test_aws_base_image_by_tag_is_built_with_a_warning(tmp_path: Path, extra: tuple) -> None:
+    result, args = build_args(tmp_path, "-e", "local_target=false", *extra)
+    assert result.returncode == 0, result.stdout[-3000:]
+    output = " ".join(result.stdout.split())
+    assert (
+        f"WARNING: the base image (BASE_IMAGE) is {args['BASE_IMAGE']}, which names no digest"
+        in output
+    )
+
+
+def test_the_local_target_keeps_its_offline_base_image(tmp_path: Path) -> None:
+    result, args = build_args(tmp_path, "-e", "local_target=true")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert args["BASE_IMAGE"] == "ecs-dl/debian:bookworm-minbase"
+    assert "WARNING" not in result.stdout
