@@ -1,4 +1,4 @@
-"""The supply chain of the image, tested as the attacks they stop.
+"""The supply chain of the image and of the data, tested as the attacks they stop.
 
 - Every Python package the image installs is pinned with the sha256 of its wheels, and every
   install or download step of the Dockerfile runs with --require-hashes: a package index, proxy
@@ -6,17 +6,23 @@
   tests/integration/test_image_supply_chain.py's, with real builds).
 - The base image on AWS is a digest reference (ECR Public's Debian), and the Dockerfile's default
   is the same one; a base image given by tag is built with a warning.
+- MNIST files whose sha256 is not the published one are refused, naming the file and both
+  digests.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -25,9 +31,11 @@ DOCKER = ROOT / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
 PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "image_build_args.yml"
 ROLE_DEFAULTS = ROOT / "roles" / "image_build" / "defaults" / "main.yml"
+sys.path.insert(0, str(DOCKER / "ecsdl" / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import lock_image_requirements  # noqa: E402
+from ecsdl import datasets  # noqa: E402
 
 HASHED_PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[^\s=]+( --hash=sha256:[0-9a-f]{64})+$")
 DIGEST_REFERENCE = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
@@ -214,3 +222,80 @@ def test_the_local_target_keeps_its_offline_base_image(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:]
     assert args["BASE_IMAGE"] == "ecs-dl/debian:bookworm-minbase"
     assert "WARNING" not in result.stdout
+
+
+# --- MNIST ----------------------------------------------------------------------------------
+
+
+# `sha256sum` of the files as MNIST publishes them (yann.lecun.com/exdb/mnist) and its mirrors
+# serve them byte for byte (ossci-datasets.s3.amazonaws.com, storage.googleapis.com/cvdf-datasets).
+PUBLISHED_MNIST = """
+440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609  train-images-idx3-ubyte.gz
+3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c  train-labels-idx1-ubyte.gz
+8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6  t10k-images-idx3-ubyte.gz
+f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6  t10k-labels-idx1-ubyte.gz
+"""
+
+
+def test_mnist_digests_are_the_published_ones() -> None:
+    published = dict(reversed(line.split()) for line in PUBLISHED_MNIST.strip().splitlines())
+    assert datasets.MNIST_SHA256 == published
+
+
+def _idx(array: np.ndarray) -> bytes:
+    header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
+    return gzip.compress(header + array.astype(np.uint8).tobytes(), mtime=0)
+
+
+@pytest.fixture
+def mnist_copy(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A small folder in MNIST's format and the sha256 of its four files."""
+    rng = np.random.default_rng(0)
+    digests = {}
+    for name, array in {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 255, (20, 28, 28)),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 20),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (5, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 5),
+    }.items():
+        data = _idx(array)
+        (tmp_path / name).write_bytes(data)
+        digests[name] = hashlib.sha256(data).hexdigest()
+    return tmp_path, digests
+
+
+def test_mnist_files_with_the_expected_digests_load(
+    mnist_copy: tuple[Path, dict[str, str]],
+) -> None:
+    folder, digests = mnist_copy
+    data = datasets.load_mnist(str(folder), digests)
+    assert data.input_shape == (1, 28, 28) and len(data.train_y) == 20
+
+
+@pytest.mark.parametrize("name", sorted(datasets.MNIST_FILES.values()))
+def test_a_tampered_mnist_file_is_refused(
+    mnist_copy: tuple[Path, dict[str, str]], name: str
+) -> None:
+    folder, digests = mnist_copy
+    path = folder / name
+    # the attack: the same well-formed file with one label or pixel changed
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[-1] = (raw[-1] + 1) % 10
+    path.write_bytes(gzip.compress(bytes(raw), mtime=0))
+    tampered = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(datasets.DatasetError) as info:
+        datasets.load_mnist(str(folder), digests)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{folder / name}: sha256 {tampered}, expected {digests[name]}" in message
+
+
+def test_by_default_only_mnist_itself_is_accepted(mnist_copy: tuple[Path, dict[str, str]]) -> None:
+    folder, digests = mnist_copy
+    with pytest.raises(
+        datasets.DatasetError,
+        match=f"expected {datasets.MNIST_SHA256['train-images-idx3-ubyte.gz']}",
+    ):
+        datasets.load_mnist(str(folder))
