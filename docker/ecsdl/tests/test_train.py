@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -56,17 +57,58 @@ def test_parse_idx_images_and_labels():
         parse_idx(b"garbage", "x")
 
 
-def test_mnist_from_a_folder(tmp_path):
+def _mnist_like(folder) -> dict[str, str]:
+    """A small data set in MNIST's format in folder; returns its files' sha256."""
     rng = np.random.default_rng(0)
+    digests = {}
     for name, array in {
         "train-images-idx3-ubyte.gz": rng.integers(0, 255, (20, 28, 28)),
         "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 20),
         "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (5, 28, 28)),
         "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 5),
     }.items():
-        (tmp_path / name).write_bytes(_idx(array))
-    data = load_mnist(str(tmp_path))
+        (folder / name).write_bytes(_idx(array))
+        digests[name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    return digests
+
+
+def test_mnist_from_a_folder(tmp_path):
+    data = load_mnist(str(tmp_path), _mnist_like(tmp_path))
     assert data.input_shape == (1, 28, 28) and len(data.val_y) == 5
+
+
+def test_train_refuses_data_that_is_not_mnist(tmp_path, capsys):
+    """MNIST's published sha256 by default: other bytes under its names stop train at once."""
+    digests = _mnist_like(tmp_path)
+    assert main(["--dataset", "mnist", "--data", str(tmp_path), "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"sha256 {digests['train-images-idx3-ubyte.gz']}, expected 440fcabf73cc" in err
+
+
+def test_train_takes_the_digests_of_data_of_ones_own(tmp_path, capsys):
+    digests = _mnist_like(tmp_path)
+    given = [
+        arg for name, digest in digests.items() for arg in ("--data-sha256", f"{name}={digest}")
+    ]
+    output = str(tmp_path / "model" / "mlp")
+    command = ["--dataset", "mnist", "--data", str(tmp_path), "--epochs", "1", "--output", output]
+    assert main([*command, *given]) == 0, capsys.readouterr().err
+    assert "train: mnist: 20 training and 5 validation images" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (f"mnist.gz={'0' * 64}", "FILE must be one of train-images-idx3-ubyte.gz"),
+        ("train-images-idx3-ubyte.gz=abc", "SHA256 must be 64 hex digits"),
+    ],
+)
+def test_train_data_sha256_must_name_a_file_and_a_digest(value, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--dataset", "mnist", "--data", "/tmp", "--data-sha256", value])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_mnist_missing_files_say_which(tmp_path):

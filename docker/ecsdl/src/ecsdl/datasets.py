@@ -1,5 +1,6 @@
-"""Training data: MNIST (the 4 idx gz files from a URL or s3:// prefix) and the 8x8 digits data
-shipped in scikit-learn's wheel (offline; the image carries the file, not scikit-learn).
+"""Training data: MNIST (the 4 idx gz files from a URL or s3:// prefix, each checked against its
+published sha256) and the 8x8 digits data shipped in scikit-learn's wheel (offline; the image
+carries the file, not scikit-learn).
 
 Both come back as float32 images (N, 1, H, W) in [0, 255] (white digit on black) and int labels.
 """
@@ -7,9 +8,11 @@ Both come back as float32 images (N, 1, H, W) in [0, 255] (white digit on black)
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,15 @@ MNIST_FILES = {
     "train_labels": "train-labels-idx1-ubyte.gz",
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+# The sha256 of the four files as MNIST publishes them (yann.lecun.com/exdb/mnist) and its
+# byte-for-byte mirrors serve them (ossci-datasets.s3.amazonaws.com/mnist, the AWS inventory's
+# train_data; storage.googleapis.com/cvdf-datasets/mnist): a copy with other bytes is refused.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",  # noqa: E501
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",  # noqa: E501
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 DIGITS_FILE = "digits.csv.gz"
 
@@ -60,15 +72,30 @@ def parse_idx(data: bytes, name: str = "idx") -> np.ndarray:
     return array.reshape(dims)
 
 
-def load_mnist(source: str) -> Dataset:
-    """MNIST from a folder, URL or s3:// prefix holding the four idx gz files."""
+def check_sha256(uri: str, data: bytes, expected: str) -> None:
+    """DatasetError, one line naming the file and both digests, when data's sha256 differs."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected.lower():
+        raise DatasetError(
+            f"MNIST: {uri}: sha256 {actual}, expected {expected.lower()}: not the published "
+            "file (changed or damaged); nothing was trained"
+        )
+
+
+def load_mnist(source: str, sha256: Mapping[str, str] | None = MNIST_SHA256) -> Dataset:
+    """MNIST from a folder, URL or s3:// prefix holding the four idx gz files, each of which
+    must have the sha256 that `sha256` gives for its name (MNIST's own by default; None: no
+    check, for tests and data of one's own)."""
     parts = {}
     for key, filename in MNIST_FILES.items():
         uri = f"{source.rstrip('/')}/{filename}"
         try:
-            parts[key] = parse_idx(read_bytes(uri), uri)
+            data = read_bytes(uri)
         except SourceError as exc:
             raise DatasetError(f"MNIST: {exc}") from None
+        if sha256 is not None:
+            check_sha256(uri, data, sha256[filename])
+        parts[key] = parse_idx(data, uri)
     return Dataset(
         name="mnist",
         train_x=parts["train_images"][:, np.newaxis].astype(np.float32),

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ecsdl import EcsdlError, __version__
-from ecsdl.datasets import Dataset, load_digits, load_mnist
+from ecsdl.datasets import MNIST_SHA256, Dataset, load_digits, load_mnist
 from ecsdl.device import DEVICES, device_name, pick_device
 from ecsdl.sources import SourceError, join, read_bytes, write_bytes
 
@@ -348,6 +348,18 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _file_sha256(text: str) -> tuple[str, str]:
+    """--data-sha256 FILE=SHA256: one of the four MNIST file names and 64 hex digits."""
+    name, _, digest = text.partition("=")
+    if name not in MNIST_SHA256:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: FILE must be one of {', '.join(MNIST_SHA256)} (FILE=SHA256)"
+        )
+    if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        raise argparse.ArgumentTypeError(f"{text!r}: SHA256 must be 64 hex digits (FILE=SHA256)")
+    return name, digest.lower()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train",
@@ -373,7 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="for mnist: a folder, http(s):// URL or s3:// prefix holding "
         "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
-        "and t10k-labels-idx1-ubyte.gz",
+        "and t10k-labels-idx1-ubyte.gz; each must have the sha256 MNIST publishes (a changed "
+        "or damaged copy is refused)",
+    )
+    parser.add_argument(
+        "--data-sha256",
+        metavar="FILE=SHA256",
+        type=_file_sha256,
+        action="append",
+        default=[],
+        help="for mnist: the sha256 FILE (one of the four) must have instead of MNIST's, for "
+        "data of one's own in MNIST's format (e.g. Fashion-MNIST); repeat for each file",
     )
     parser.add_argument("--network", choices=NETWORKS, default="mlp", help="default mlp")
     parser.add_argument(
@@ -443,7 +465,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if role == "worker" and kvstore == "local":
             raise EcsdlError("DMLC_ROLE is worker: train with --kvstore dist_sync")
         ctx = pick_device(args.device)
-        dataset = load_mnist(args.data) if args.dataset == "mnist" else load_digits()
+        dataset = (
+            load_mnist(args.data, {**MNIST_SHA256, **dict(args.data_sha256)})
+            if args.dataset == "mnist"
+            else load_digits()
+        )
         print(
             f"train: {dataset.name}: {len(dataset.train_y)} training and {len(dataset.val_y)} "
             f"validation images of {dataset.input_shape}",
