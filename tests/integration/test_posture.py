@@ -12,6 +12,8 @@ the session), through boto3 against the endpoint, `docker` and HTTP:
 - no IAM policy of the deployment's roles (inline or attached, AWS managed ones included)
   allows every action, or every action of a service ("s3:*"), on every resource ("*"); the
   statements that grant anything on "*" are listed in tests/artifacts/iam-resource-star.json;
+- the services (ECS, Spot Fleet) may assume the deployment's roles for this account's resources
+  only (aws:SourceArn, aws:SourceAccount);
 - every ACTIVE task definition revision of the deployment runs its containers as a non-root
   user, not privileged, with every capability dropped; the running Jupyter container is run
   that way, and none of its processes has a root uid or a capability;
@@ -331,6 +333,55 @@ def test_no_role_allows_every_action_of_a_service_on_every_resource(
         condition = " (with a condition)" if item["condition"] else ""
         print(f"  {item['role']} / {item['policy']}: {', '.join(item['actions'])}{condition}")
     assert too_broad == [], f"statements allowing all of a service on '*': {too_broad}"
+
+
+def _conditions(document: Any) -> list[dict[str, Any]]:
+    """The Condition of each statement of a trust policy as IAM returns it."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    return [statement.get("Condition", {}) for statement in _as_list(document.get("Statement"))]
+
+
+def test_the_services_assume_the_roles_for_this_accounts_resources_only(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """The confused-deputy conditions, as AWS documents them for ECS (task and execution roles)
+    and Spot Fleet: a service acting for another account's task or fleet cannot assume them.
+    EC2 documents none for an instance profile's role."""
+    del deployment
+    iam = aws_client("iam")
+    account = aws_client("sts").get_caller_identity()["Account"]
+    region = aws_client("sts").meta.region_name
+    wanted = {
+        "ecs-tasks.amazonaws.com": f"arn:aws:ecs:{region}:{account}:*",
+        "spotfleet.amazonaws.com": f"arn:aws:ec2:{region}:{account}:spot-fleet-request/sfr-*",
+        "ec2.amazonaws.com": None,
+    }
+    seen = set()
+    for role in role_names(DN):
+        document = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        services = {
+            service
+            for statement in _as_list(document.get("Statement"))
+            for service in _as_list(statement.get("Principal", {}).get("Service"))
+        }
+        assert len(services) == 1, f"{role} trusts {services}"
+        service = services.pop()
+        seen.add(service)
+        expected = (
+            [{}]
+            if wanted[service] is None
+            else [
+                {
+                    "ArnLike": {"aws:SourceArn": wanted[service]},
+                    "StringEquals": {"aws:SourceAccount": account},
+                }
+            ]
+        )
+        assert _conditions(document) == expected, f"{role}: {document}"
+    assert seen == set(wanted)
 
 
 # --- containers ---------------------------------------------------------------------------------
