@@ -1,6 +1,6 @@
 """The iam role's roles and policies, as it registers them, for the tests.
 
-roles/iam/defaults/main.yml (the roles and their trusted services) is
+roles/iam/defaults/main.yml (the roles, their trusted services and the tasks' S3 access) is
 rendered with a deployment's name, account and region, and its templates (trust, task and
 execution policies) with the variables the role gives them, so that a test checks what the role
 makes, not a copy of it.
@@ -37,7 +37,8 @@ def _render_value(value: Any, context: dict[str, Any]) -> Any:
 
 def role_settings(deployment: str, account: str, region: str) -> dict[str, Any]:
     """The iam role's defaults for a deployment: iam_partition, iam_ecs_source_arn, iam_roles,
-    and all_roles (every role with its service, source_arn and managed policies)."""
+    iam_task_roles, iam_retired_roles, and all_roles (what vars/main.yml makes of them: every
+    role with its service, source_arn and managed policies)."""
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     context: dict[str, Any] = {
         "deployment_name": deployment,
@@ -47,8 +48,17 @@ def role_settings(deployment: str, account: str, region: str) -> dict[str, Any]:
     for name in ("iam_partition", "iam_ecs_source_arn"):
         context[name] = _render_value(defaults[name], context)
     settings = dict(context)
-    settings["iam_roles"] = _render_value(defaults["iam_roles"], context)
-    settings["all_roles"] = settings["iam_roles"]
+    for name in ("iam_roles", "iam_task_roles", "iam_retired_roles"):
+        settings[name] = _render_value(defaults[name], context)
+    # roles/iam/vars/main.yml's _iam_all_roles
+    task_role = {
+        "service": ECS_TASKS,
+        "source_arn": settings["iam_ecs_source_arn"],
+        "managed_policies": [],
+    }
+    settings["all_roles"] = settings["iam_roles"] + [
+        {**role, **task_role} for role in settings["iam_task_roles"]
+    ]
     return settings
 
 

@@ -13,7 +13,10 @@ the session), through boto3 against the endpoint, `docker` and HTTP:
   allows every action, or every action of a service ("s3:*"), on every resource ("*"); the
   statements that grant anything on "*" are listed in tests/artifacts/iam-resource-star.json;
 - the services (ECS, Spot Fleet) may assume the deployment's roles for this account's resources
-  only (aws:SourceArn, aws:SourceAccount);
+  only (aws:SourceArn, aws:SourceAccount); each task definition family's task role, used as a
+  task gets it, reaches what its task needs and fails the attacks: predict replacing the
+  served model or a training job's rendezvous object, any task role on a bucket not the
+  deployment's;
 - every ACTIVE task definition revision of the deployment runs its containers as a non-root
   user, not privileged, with every capability dropped; the running Jupyter container is run
   that way, and none of its processes has a root uid or a capability;
@@ -32,9 +35,10 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -382,6 +386,111 @@ def test_the_services_assume_the_roles_for_this_accounts_resources_only(
         )
         assert _conditions(document) == expected, f"{role}: {document}"
     assert seen == set(wanted)
+
+
+@pytest.fixture(scope="module")
+def task_role_s3(deployment: Deployment, aws_client: Client) -> Callable[[str], Any]:
+    """An S3 client with a deployed task role's credentials, as the ECS agent gets them for a
+    task (STS AssumeRole): the local target's moto checks each request against the role."""
+    del deployment
+    account = aws_client("sts").get_caller_identity()["Account"]
+
+    def make(family: str) -> Any:
+        arn = f"arn:aws:iam::{account}:role/{DN}-{family}-task"
+        credentials = aws_client("sts").assume_role(RoleArn=arn, RoleSessionName="posture")[
+            "Credentials"
+        ]
+        admin = aws_client("s3")
+        return boto3.client(
+            "s3",
+            region_name=admin.meta.region_name,
+            endpoint_url=admin.meta.endpoint_url,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def another_bucket(aws_client: Client) -> Iterator[str]:
+    """A bucket of someone else in the account (not the deployment's), with an object."""
+    s3 = aws_client("s3")
+    name = f"{DN}-posture-not-ours"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="models/m/m-0000.params", Body=b"theirs")
+    yield name
+    for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
+        s3.delete_object(Bucket=name, Key=item["Key"])
+    s3.delete_bucket(Bucket=name)
+
+
+# (family, action, bucket kind, key, allowed): the attacks each task role must fail, and what
+# its task needs. `other`: a bucket not the deployment's.
+TASK_ROLE_ACCESS = [
+    ("predict", "put", "models", "models/posture/posture-0000.params", False),
+    ("predict", "put", "models", "jobs/posture/scheduler.json", False),
+    ("predict", "put", "models", "trained/posture/mlp-0000.params", False),
+    ("predict", "get", "other", "models/m/m-0000.params", False),
+    ("predict", "put", "other", "models/m/m-0000.params", False),
+    ("predict", "put", "output", "posture/not-predictions.json", False),
+    ("predict", "put", "output", "predictions/posture.json", True),
+    ("predict", "get", "input", "samples/chelsea.jpg", True),
+    ("train", "put", "models", "models/posture/posture-0000.params", False),
+    ("train", "put", "models", "jobs/posture/scheduler.json", False),
+    ("train", "get", "other", "models/m/m-0000.params", False),
+    ("train", "put", "models", "trained/posture/mlp-0000.params", True),
+    ("train-dist", "put", "models", "models/posture/posture-0000.params", False),
+    ("train-dist", "put", "models", "jobs/posture/scheduler.json", True),
+    ("import", "put", "models", "jobs/posture/scheduler.json", False),
+    ("import", "get", "other", "models/m/m-0000.params", False),
+    ("import", "put", "models", "models/posture/posture-0000.params", True),
+    ("jupyter", "get", "other", "models/m/m-0000.params", False),
+    ("jupyter", "put", "models", "models/posture/posture-0000.params", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "action", "kind", "key", "allowed"),
+    TASK_ROLE_ACCESS,
+    ids=[
+        f"{f}-{a}-{k}-{key}-{'allowed' if ok else 'denied'}"
+        for f, a, k, key, ok in TASK_ROLE_ACCESS
+    ],
+)
+def test_each_task_role_reaches_what_its_task_needs_and_nothing_else(
+    deployment: Deployment,
+    aws_client: Client,
+    task_role_s3: Callable[[str], Any],
+    another_bucket: str,
+    family: str,
+    action: str,
+    kind: str,
+    key: str,
+    allowed: bool,
+) -> None:
+    """Written as the attack: a task role used on another bucket, or to replace the served
+    model or a training job's rendezvous object (tests/unit/test_moto_iam.py has the whole
+    table, on the iam role's policies)."""
+    bucket = another_bucket if kind == "other" else deployment.outputs["buckets"][kind]
+    s3 = task_role_s3(family)
+
+    def call() -> Any:
+        if action == "get":
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return s3.put_object(Bucket=bucket, Key=key, Body=b"posture")
+
+    try:
+        if allowed:
+            call()
+        else:
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    finally:
+        if action == "put" and kind != "other":
+            aws_client("s3").delete_object(Bucket=bucket, Key=key)
 
 
 # --- containers ---------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""The iam role's trust policies (no services).
+"""The iam role's trust policies and how the other roles use its task roles (no services).
 
-A service may assume a role only for this account's resources where AWS documents the
-confused-deputy conditions (aws:SourceArn and aws:SourceAccount): ECS for the task role and the
-execution role, Spot Fleet for its role. The trust policies are rendered as the role registers
-them and evaluated for requests of another account, another region and this one.
+- A service may assume a role only for this account's resources where AWS documents the
+  confused-deputy conditions (aws:SourceArn and aws:SourceAccount): ECS for the task roles and
+  the execution role, Spot Fleet for its role. The trust policies are rendered as the role
+  registers them and evaluated for requests of another account, another region and this one.
+- Every task definition family has its own task role, named <family>-task, and the model
+  import runs in the family whose role may write the models.
 
-tests/unit/test_moto_iam.py checks what the task role may do (IAM enforced by the local
+tests/unit/test_moto_iam.py checks what each task role may do (IAM enforced by the local
 target's moto); tests/integration/test_posture.py reads the deployed roles.
 """
 
@@ -13,12 +15,16 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.iam_policies import ECS_TASKS, role_settings, trust_policy
 
+ROLES = Path(__file__).resolve().parents[2] / "roles"
 ACCOUNT = "210987654321"
 OTHER_ACCOUNT = "111122223333"
 REGION = "eu-west-1"
@@ -70,8 +76,12 @@ def ecs_request(account: str, region: str) -> dict[str, str]:
     }
 
 
-def test_the_task_and_execution_roles_are_ecs_roles() -> None:
-    assert sorted(ECS_ROLES) == ["ecs-dl-task", "ecs-dl-task-execution"]
+def test_every_task_family_and_the_execution_are_ecs_roles() -> None:
+    assert sorted(ECS_ROLES) == sorted(
+        ["ecs-dl-task-execution"]
+        + [f"ecs-dl-{family}-task" for family in ("jupyter", "predict", "train")]
+        + ["ecs-dl-train-dist-task", "ecs-dl-import-task"]
+    )
 
 
 @pytest.mark.parametrize("role", ECS_ROLES)
@@ -123,3 +133,46 @@ def test_the_instance_role_has_no_condition_aws_does_not_document() -> None:
             "Action": "sts:AssumeRole",
         }
     ]
+
+
+# -- how the other roles use the task roles ---------------------------------------------------
+def _defaults(role: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()))
+
+
+def test_each_task_definition_family_has_its_own_task_role() -> None:
+    definitions = _defaults("task_definitions")
+    families = definitions["task_definitions_families"]
+    arns = definitions["task_definitions_task_role_arns"]
+    assert set(arns) == set(families)
+    task_roles = {role["name"] for role in SETTINGS["iam_task_roles"]}
+    named = {}
+    for key, expression in arns.items():
+        # "{{ iam_role_arns[deployment_name ~ '-predict-task'] | default('') }}"
+        found = re.fullmatch(
+            r"\{\{ iam_role_arns\[deployment_name ~ '(-[a-z-]+)'\] \| default\(''\) \}\}",
+            expression,
+        )
+        assert found, expression
+        family = families[key].replace("{{ deployment_name }}", "ecs-dl")
+        assert f"ecs-dl{found.group(1)}" == f"{family}-task", key
+        named[key] = f"ecs-dl{found.group(1)}"
+    assert set(named.values()) == task_roles
+    assert len(set(named.values())) == len(named), "two families share a task role"
+
+
+def test_the_model_import_runs_in_the_family_whose_role_writes_the_models() -> None:
+    models = _defaults("models")
+    definitions = _defaults("task_definitions")
+    assert models["models_convert_definition"] == definitions["task_definitions_families"]["import"]
+    vars_main = yaml.safe_load((ROLES / "task_definitions" / "vars" / "main.yml").read_text())
+    containers = vars_main["_task_definitions_containers"]
+    assert models["models_convert_container"] == containers["import"]["name"]
+    # The import role writes where the models role puts the models (models_key_prefix).
+    by_name = {role["name"]: role for role in SETTINGS["iam_task_roles"]}
+    prefix = f"models/{models['models_key_prefix']}/*"
+    assert by_name["ecs-dl-import-task"]["s3_write"] == [prefix]
+    # ...and predict, which serves them, may not.
+    assert not any(
+        entry.startswith("models/") for entry in by_name["ecs-dl-predict-task"]["s3_write"]
+    )
