@@ -37,8 +37,10 @@ c.ServerApp.port = 8888
 c.ServerApp.port_retries = 0
 c.ServerApp.open_browser = False
 c.ServerApp.allow_remote_access = True
-# Behind the load balancer: honour X-Forwarded-* for the client's address and scheme.
-c.ServerApp.trust_xheaders = True
+# No proxy or load balancer is in front of it (clients reach the task's host port directly):
+# X-Forwarded-For/-Proto/-Host come from the client itself, so they are not trusted (a client
+# could name any address or scheme). Explicit, though it is jupyter_server's default.
+c.ServerApp.trust_xheaders = False
 c.ServerApp.root_dir = os.path.expanduser("~/work")
 # The URL opens JupyterLab (`jupyter lab`'s own default; also for `jupyter server`).
 c.ServerApp.default_url = "/lab"

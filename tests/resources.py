@@ -41,17 +41,26 @@ RESOURCE_TYPES: tuple[str, ...] = (
 )
 
 
+TASK_FAMILIES = ("jupyter", "predict", "train", "train-dist", "import")
+
+
 def task_definition_families(deployment_name: str) -> list[str]:
     """The task definition families of a deployment (docs/CONTRACTS.md)."""
-    return [f"{deployment_name}-{kind}" for kind in ("jupyter", "predict", "train", "train-dist")]
+    return [f"{deployment_name}-{kind}" for kind in TASK_FAMILIES]
 
 
 def role_names(deployment_name: str) -> list[str]:
-    """The IAM role names of a deployment (docs/CONTRACTS.md)."""
+    """The IAM role names of a deployment (docs/CONTRACTS.md): the services' roles and each
+    task definition family's task role."""
     return [
-        f"{deployment_name}-{suffix}"
-        for suffix in ("ecs-instance", "spot-fleet", "task-execution", "task")
-    ]
+        f"{deployment_name}-{suffix}" for suffix in ("ecs-instance", "spot-fleet", "task-execution")
+    ] + [f"{deployment_name}-{family}-task" for family in TASK_FAMILIES]
+
+
+def retired_role_names(deployment_name: str) -> list[str]:
+    """Roles earlier versions made (the one task role every family shared); teardown removes
+    them too."""
+    return [f"{deployment_name}-task"]
 
 
 def bucket_names(deployment_name: str, account: str, region: str) -> list[str]:
@@ -174,7 +183,7 @@ def _count_iam(iam: Any, deployment_name: str) -> dict[str, int]:
     return {
         "iam_roles": sum(
             _absent_is_zero(lambda n=name: role_exists(n), "NoSuchEntity")
-            for name in role_names(deployment_name)
+            for name in role_names(deployment_name) + retired_role_names(deployment_name)
         ),
         "instance_profiles": _absent_is_zero(
             lambda: profile_exists(f"{deployment_name}-ecs-instance"), "NoSuchEntity"

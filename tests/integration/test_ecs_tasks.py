@@ -117,7 +117,8 @@ def test_the_task_definitions_hold_no_secret(deployment: Deployment, aws_client:
         container = definition["containerDefinitions"][0]
         assert container["logConfiguration"]["logDriver"] == "awslogs"
         assert container["logConfiguration"]["options"]["awslogs-group"] == f"/ecs/{DN}"
-        assert definition["taskRoleArn"].endswith(f":role/{DN}-task")
+        # each family its own task role: <family>-task
+        assert definition["taskRoleArn"].endswith(f":role/{definition['family']}-task"), kind
         assert definition["executionRoleArn"].endswith(f":role/{DN}-task-execution")
         # a distributed job's processes share their instance's network (any port, any instance)
         assert definition["networkMode"] == ("host" if kind == "dist" else "bridge")

@@ -115,9 +115,9 @@ def test_the_train_tasks_ask_for_a_gpu_and_jupyter_only_when_told(
     # none by default: with one GPU per instance and one instance it would hold the only GPU and
     # every train task would wait for RESOURCE:GPU.
     expected = {
-        "gpu": {"jupyter": [], "train": gpu, "predict": [], "dist": []},
-        "gpu-jupyter": {"jupyter": gpu, "train": gpu, "predict": [], "dist": []},
-        "cpu": {"jupyter": [], "train": [], "predict": [], "dist": []},
+        "gpu": {"jupyter": [], "train": gpu, "predict": [], "dist": [], "import": []},
+        "gpu-jupyter": {"jupyter": gpu, "train": gpu, "predict": [], "dist": [], "import": []},
+        "cpu": {"jupyter": [], "train": [], "predict": [], "dist": [], "import": []},
     }[kind]
     assert asked == expected
 

@@ -12,6 +12,11 @@ the session), through boto3 against the endpoint, `docker` and HTTP:
 - no IAM policy of the deployment's roles (inline or attached, AWS managed ones included)
   allows every action, or every action of a service ("s3:*"), on every resource ("*"); the
   statements that grant anything on "*" are listed in tests/artifacts/iam-resource-star.json;
+- the services (ECS, Spot Fleet) may assume the deployment's roles for this account's resources
+  only (aws:SourceArn, aws:SourceAccount); each task definition family's task role, used as a
+  task gets it, reaches what its task needs and fails the attacks: predict replacing the
+  served model or a training job's rendezvous object, any task role on a bucket not the
+  deployment's;
 - every ACTIVE task definition revision of the deployment runs its containers as a non-root
   user, not privileged, with every capability dropped; the running Jupyter container is run
   that way, and none of its processes has a root uid or a capability;
@@ -32,10 +37,11 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -349,6 +355,160 @@ def test_no_role_allows_every_action_of_a_service_on_every_resource(
         condition = " (with a condition)" if item["condition"] else ""
         print(f"  {item['role']} / {item['policy']}: {', '.join(item['actions'])}{condition}")
     assert too_broad == [], f"statements allowing all of a service on '*': {too_broad}"
+
+
+def _conditions(document: Any) -> list[dict[str, Any]]:
+    """The Condition of each statement of a trust policy as IAM returns it."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    return [statement.get("Condition", {}) for statement in _as_list(document.get("Statement"))]
+
+
+def test_the_services_assume_the_roles_for_this_accounts_resources_only(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """The confused-deputy conditions, as AWS documents them for ECS (task and execution roles)
+    and Spot Fleet: a service acting for another account's task or fleet cannot assume them.
+    EC2 documents none for an instance profile's role."""
+    del deployment
+    iam = aws_client("iam")
+    account = aws_client("sts").get_caller_identity()["Account"]
+    region = aws_client("sts").meta.region_name
+    wanted = {
+        "ecs-tasks.amazonaws.com": f"arn:aws:ecs:{region}:{account}:*",
+        "spotfleet.amazonaws.com": f"arn:aws:ec2:{region}:{account}:spot-fleet-request/sfr-*",
+        "ec2.amazonaws.com": None,
+    }
+    seen = set()
+    for role in role_names(DN):
+        document = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        services = {
+            service
+            for statement in _as_list(document.get("Statement"))
+            for service in _as_list(statement.get("Principal", {}).get("Service"))
+        }
+        assert len(services) == 1, f"{role} trusts {services}"
+        service = services.pop()
+        seen.add(service)
+        expected = (
+            [{}]
+            if wanted[service] is None
+            else [
+                {
+                    "ArnLike": {"aws:SourceArn": wanted[service]},
+                    "StringEquals": {"aws:SourceAccount": account},
+                }
+            ]
+        )
+        assert _conditions(document) == expected, f"{role}: {document}"
+    assert seen == set(wanted)
+
+
+@pytest.fixture(scope="module")
+def task_role_s3(deployment: Deployment, aws_client: Client) -> Callable[[str], Any]:
+    """An S3 client with a deployed task role's credentials, as the ECS agent gets them for a
+    task (STS AssumeRole): the local target's moto checks each request against the role."""
+    del deployment
+    account = aws_client("sts").get_caller_identity()["Account"]
+
+    def make(family: str) -> Any:
+        arn = f"arn:aws:iam::{account}:role/{DN}-{family}-task"
+        credentials = aws_client("sts").assume_role(RoleArn=arn, RoleSessionName="posture")[
+            "Credentials"
+        ]
+        admin = aws_client("s3")
+        return boto3.client(
+            "s3",
+            region_name=admin.meta.region_name,
+            endpoint_url=admin.meta.endpoint_url,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def another_bucket(aws_client: Client) -> Iterator[str]:
+    """A bucket of someone else in the account (not the deployment's), with an object."""
+    s3 = aws_client("s3")
+    name = f"{DN}-posture-not-ours"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="models/m/m-0000.params", Body=b"theirs")
+    yield name
+    for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
+        s3.delete_object(Bucket=name, Key=item["Key"])
+    s3.delete_bucket(Bucket=name)
+
+
+# (family, action, bucket kind, key, allowed): the attacks each task role must fail, and what
+# its task needs. `other`: a bucket not the deployment's.
+TASK_ROLE_ACCESS = [
+    ("predict", "put", "models", "models/posture/posture-0000.params", False),
+    ("predict", "put", "models", "jobs/posture/scheduler.json", False),
+    ("predict", "put", "models", "trained/posture/mlp-0000.params", False),
+    ("predict", "get", "other", "models/m/m-0000.params", False),
+    ("predict", "put", "other", "models/m/m-0000.params", False),
+    ("predict", "put", "output", "posture/not-predictions.json", False),
+    ("predict", "put", "output", "predictions/posture.json", True),
+    ("predict", "get", "input", "samples/chelsea.jpg", True),
+    ("train", "put", "models", "models/posture/posture-0000.params", False),
+    ("train", "put", "models", "jobs/posture/scheduler.json", False),
+    ("train", "get", "other", "models/m/m-0000.params", False),
+    ("train", "put", "models", "trained/posture/mlp-0000.params", True),
+    ("train-dist", "put", "models", "models/posture/posture-0000.params", False),
+    ("train-dist", "put", "models", "jobs/posture/scheduler.json", True),
+    ("import", "put", "models", "jobs/posture/scheduler.json", False),
+    ("import", "get", "other", "models/m/m-0000.params", False),
+    ("import", "put", "models", "models/posture/posture-0000.params", True),
+    ("jupyter", "get", "other", "models/m/m-0000.params", False),
+    ("jupyter", "put", "models", "models/posture/posture-0000.params", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "action", "kind", "key", "allowed"),
+    TASK_ROLE_ACCESS,
+    ids=[
+        f"{f}-{a}-{k}-{key}-{'allowed' if ok else 'denied'}"
+        for f, a, k, key, ok in TASK_ROLE_ACCESS
+    ],
+)
+def test_each_task_role_reaches_what_its_task_needs_and_nothing_else(
+    deployment: Deployment,
+    aws_client: Client,
+    task_role_s3: Callable[[str], Any],
+    another_bucket: str,
+    family: str,
+    action: str,
+    kind: str,
+    key: str,
+    allowed: bool,
+) -> None:
+    """Written as the attack: a task role used on another bucket, or to replace the served
+    model or a training job's rendezvous object (tests/unit/test_moto_iam.py has the whole
+    table, on the iam role's policies)."""
+    bucket = another_bucket if kind == "other" else deployment.outputs["buckets"][kind]
+    s3 = task_role_s3(family)
+
+    def call() -> Any:
+        if action == "get":
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return s3.put_object(Bucket=bucket, Key=key, Body=b"posture")
+
+    try:
+        if allowed:
+            call()
+        else:
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    finally:
+        if action == "put" and kind != "other":
+            aws_client("s3").delete_object(Bucket=bucket, Key=key)
 
 
 # --- containers ---------------------------------------------------------------------------------

@@ -35,7 +35,13 @@ from tests.integration.conftest import (
     run_playbook,
     tail,
 )
-from tests.resources import bucket_names, count_resources, ecr_repository_name, log_group_name
+from tests.resources import (
+    TASK_FAMILIES,
+    bucket_names,
+    count_resources,
+    ecr_repository_name,
+    log_group_name,
+)
 
 DN = DEPLOYMENT_NAME
 OUTPUT_KEYS = {
@@ -250,30 +256,37 @@ def _task_role_statements(iam: Any, role: str) -> list[dict[str, Any]]:
     return statements
 
 
-def test_09_task_role_least_privilege(deployment: Deployment, aws_client: Client) -> None:
-    del deployment
+def test_09_task_roles_least_privilege(deployment: Deployment, aws_client: Client) -> None:
+    """Each task definition family's own role names only this deployment's buckets (and
+    Jupyter's its log group), and each family's definition uses its own role."""
     iam = aws_client("iam")
-    statements = _task_role_statements(iam, f"{DN}-task")
-    assert statements, "the task role has no policy"
     account = aws_client("sts").get_caller_identity()["Account"]
     buckets = set(bucket_names(DN, account, REGION))
     log_group = log_group_name(DN)
-    named_buckets: set[str] = set()
-    for statement in statements:
-        if statement.get("Effect") != "Allow":
-            continue
-        # The task role names everything it may touch: no action at all on "*" (every role's
-        # wildcards on "*" are in tests/integration/test_posture.py).
-        resources = _as_list(statement.get("Resource", []))
-        assert "*" not in resources, f"the task role allows on '*': {statement}"
-        for resource in resources:
-            if resource.startswith("arn:aws:s3:::"):
-                bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-                assert bucket in buckets, f"{bucket} is not one of this deployment's buckets"
-                named_buckets.add(bucket)
-            elif resource.startswith("arn:aws:logs:"):
-                assert f":log-group:{log_group}" in resource, f"{resource} is another log group"
-    assert named_buckets, f"the task role names none of the buckets: {statements}"
+    for family in TASK_FAMILIES:
+        role = f"{DN}-{family}-task"
+        statements = _task_role_statements(iam, role)
+        assert statements, f"the task role {role} has no policy"
+        named_buckets: set[str] = set()
+        for statement in statements:
+            if statement.get("Effect") != "Allow":
+                continue
+            # A task role names everything it may touch: no action at all on "*" (every
+            # role's wildcards on "*" are in tests/integration/test_posture.py).
+            resources = _as_list(statement.get("Resource", []))
+            assert "*" not in resources, f"{role} allows on '*': {statement}"
+            for resource in resources:
+                if resource.startswith("arn:aws:s3:::"):
+                    bucket = resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+                    assert bucket in buckets, f"{bucket} is not one of this deployment's buckets"
+                    named_buckets.add(bucket)
+                elif resource.startswith("arn:aws:logs:"):
+                    assert family == "jupyter", f"{role} may write logs: {statement}"
+                    assert f":log-group:{log_group}" in resource, f"{resource} is another log group"
+                else:
+                    raise AssertionError(f"{role} names {resource}")
+        assert named_buckets, f"{role} names none of the buckets: {statements}"
+    # tests/integration/test_posture.py tries what each may and may not do.
 
 
 def test_10_instance_profile(deployment: Deployment, aws_client: Client) -> None:

@@ -8,36 +8,47 @@ is checked against the role's policies; the admin key (`testing`) stays unchecke
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
-import jinja2
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import moto_launcher
+from tests.iam_policies import render_template, role_settings, task_policy, trust_policy
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "roles" / "iam" / "templates"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
 DEPLOYMENTS = ("ecs-dl", "other-dl")
-
-
-def render(template: str, **variables: Any) -> str:
-    """A template of the iam role, rendered with the variables the role gives it."""
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES))
-    text = environment.get_template(template).render(
-        iam_partition="aws", aws_region=REGION, aws_account_id=ACCOUNT, **variables
-    )
-    json.loads(text)  # what the role registers is JSON
-    return text
+# What each deployment's buckets hold (by bucket kind): the samples and uploads predict reads,
+# a served model and its original, a trained checkpoint, a distributed job's rendezvous object.
+SEEDED = {
+    "input": ["seed.txt", "samples/chelsea.jpg", "uploads/0123-cat.jpg"],
+    "output": ["seed.txt", "predictions/earlier.json"],
+    "models": [
+        "seed.txt",
+        "models/m/m-symbol.json",
+        "models/m/m-0000.params",
+        "models/m/source/m.tflite",
+        "trained/digits/mlp-0000.params",
+        "trained-dist/digits/mlp-0000.params",
+        "jobs/job-1/scheduler.json",
+    ],
+}
 
 
 def buckets(deployment: str) -> dict[str, str]:
-    return {"data": f"{deployment}-data-x", "models": f"{deployment}-models-x"}
+    """The storage role's buckets (storage_bucket_names) of a deployment, by kind."""
+    return {kind: f"{deployment}-{kind}-x" for kind in ("input", "output", "models")}
+
+
+def task_role(deployment: str, family: str) -> str:
+    """A task role's name: <family>-task (the iam role's iam_task_roles)."""
+    return f"{deployment}-{family}-task"
+
+
+FAMILIES = ("jupyter", "predict", "train", "train-dist", "import")
 
 
 @pytest.fixture(scope="module")
@@ -64,45 +75,46 @@ def admin(endpoint: str) -> Callable[[str], Any]:
 
 @pytest.fixture(scope="module")
 def deployments(admin: Callable[[str], Any]) -> dict[str, dict[str, str]]:
-    """Both deployments' buckets, log group, parameter and roles (the iam role's policies)."""
+    """Both deployments' buckets, log group, parameter and roles, as the iam role makes them
+    (its defaults' roles, trust policies and task policies, its execution policy)."""
     iam, s3, ssm, logs = admin("iam"), admin("s3"), admin("ssm"), admin("logs")
-    roles = {}
+    roles: dict[str, dict[str, str]] = {}
     for deployment in DEPLOYMENTS:
         names = buckets(deployment)
-        for bucket in names.values():
+        for kind, bucket in names.items():
             s3.create_bucket(Bucket=bucket)
-            s3.put_object(Bucket=bucket, Key="seed.txt", Body=b"seed")
+            for key in SEEDED[kind]:
+                s3.put_object(Bucket=bucket, Key=key, Body=b"seed")
         group = f"/ecs/{deployment}"
         logs.create_log_group(logGroupName=group)
         ssm.put_parameter(
             Name=f"/{deployment}/jupyter_password_hash", Value="argon2:x", Type="SecureString"
         )
-        trust = render("trust-policy.json.j2", item={"service": "ecs-tasks.amazonaws.com"})
-        task = iam.create_role(RoleName=f"{deployment}-task", AssumeRolePolicyDocument=trust)
-        iam.put_role_policy(
-            RoleName=f"{deployment}-task",
-            PolicyName=f"{deployment}-task-data",
-            PolicyDocument=render(
-                "task-policy.json.j2",
-                storage_bucket_names=names,
-                storage_log_group_name=group,
-            ),
-        )
-        execution = iam.create_role(
-            RoleName=f"{deployment}-task-execution", AssumeRolePolicyDocument=trust
-        )
-        iam.attach_role_policy(
-            RoleName=f"{deployment}-task-execution",
-            PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
-        )
+        settings = role_settings(deployment, ACCOUNT, REGION)
+        arns = {}
+        for role in settings["all_roles"]:
+            made = iam.create_role(
+                RoleName=role["name"], AssumeRolePolicyDocument=trust_policy(settings, role)
+            )
+            arns[role["name"]] = made["Role"]["Arn"]
+            for managed in role["managed_policies"]:
+                iam.attach_role_policy(
+                    RoleName=role["name"], PolicyArn=f"arn:aws:iam::aws:policy/{managed}"
+                )
+        for role in settings["iam_task_roles"]:
+            iam.put_role_policy(
+                RoleName=role["name"],
+                PolicyName=f"{role['name']}-data",
+                PolicyDocument=task_policy(settings, role, names, group),
+            )
         iam.put_role_policy(
             RoleName=f"{deployment}-task-execution",
             PolicyName=f"{deployment}-task-secrets",
-            PolicyDocument=render("execution-policy.json.j2", deployment_name=deployment),
+            PolicyDocument=render_template("execution-policy.json.j2", settings),
         )
         roles[deployment] = {
-            "task": task["Role"]["Arn"],
-            "execution": execution["Role"]["Arn"],
+            **{family: arns[task_role(deployment, family)] for family in FAMILIES},
+            "execution": arns[f"{deployment}-task-execution"],
             "log_group": group,
         }
     return roles
@@ -135,36 +147,148 @@ def error_code(call: Callable[[], Any]) -> str:
     return str(caught.value.response["Error"]["Code"])
 
 
-def test_the_task_role_reads_and_writes_its_own_buckets(
+def test_jupyter_reads_and_writes_its_own_buckets(
     deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any]
 ) -> None:
-    s3 = as_role(deployments["ecs-dl"]["task"], "s3")
-    for bucket in buckets("ecs-dl").values():
+    """The data scientist's workspace: every object of the deployment's three buckets."""
+    s3 = as_role(deployments["ecs-dl"]["jupyter"], "s3")
+    for kind, bucket in buckets("ecs-dl").items():
         s3.put_object(Bucket=bucket, Key="written.txt", Body=b"by the task")
         assert s3.get_object(Bucket=bucket, Key="written.txt")["Body"].read() == b"by the task"
         assert s3.get_object(Bucket=bucket, Key="seed.txt")["Body"].read() == b"seed"
-        listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
-        assert {item["Key"] for item in listed} == {"seed.txt", "written.txt"}
+        listed = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+        assert {*SEEDED[kind], "written.txt"} <= listed
 
 
-def test_the_task_role_is_denied_another_deployments_bucket(
-    deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any]
+# What each task may do, and the attacks it must fail (`other` is another deployment's bucket).
+# (family, action, bucket kind, key, allowed)
+ACCESS = [
+    # predict: the picture and the model in, the result out under predictions/, nothing else.
+    ("predict", "get", "input", "samples/chelsea.jpg", True),
+    ("predict", "get", "input", "uploads/0123-cat.jpg", True),
+    ("predict", "get", "models", "models/m/m-symbol.json", True),
+    ("predict", "put", "output", "predictions/20260101T000000-cat.jpg.json", True),
+    ("predict", "put", "models", "models/m/m-0000.params", False),  # replace the served model
+    ("predict", "put", "models", "models/m/m-symbol.json", False),
+    ("predict", "put", "models", "jobs/job-1/scheduler.json", False),  # redirect a job's workers
+    ("predict", "put", "models", "trained/digits/mlp-0000.params", False),
+    ("predict", "put", "input", "samples/chelsea.jpg", False),
+    ("predict", "put", "output", "not-predictions/x.json", False),
+    ("predict", "get", "other-input", "samples/chelsea.jpg", False),
+    ("predict", "get", "other-models", "models/m/m-symbol.json", False),
+    ("predict", "put", "other-output", "predictions/x.json", False),
+    ("predict", "put", "other-models", "models/m/m-0000.params", False),
+    # train, one task: the data in, the checkpoint out under trained/.
+    ("train", "get", "input", "samples/chelsea.jpg", True),
+    ("train", "put", "models", "trained/digits/mlp-0000.params", True),
+    ("train", "put", "models", "models/m/m-0000.params", False),
+    ("train", "put", "models", "jobs/job-1/scheduler.json", False),
+    ("train", "put", "models", "trained-dist/digits/mlp-0000.params", False),
+    ("train", "put", "output", "predictions/x.json", False),
+    ("train", "put", "other-models", "trained/digits/mlp-0000.params", False),
+    # a distributed job: the rendezvous under jobs/, the checkpoint under trained-dist/.
+    ("train-dist", "put", "models", "jobs/job-2/scheduler.json", True),
+    ("train-dist", "get", "models", "jobs/job-1/scheduler.json", True),
+    ("train-dist", "put", "models", "trained-dist/digits/mlp-0000.params", True),
+    ("train-dist", "get", "input", "samples/chelsea.jpg", True),
+    ("train-dist", "put", "models", "models/m/m-0000.params", False),
+    ("train-dist", "put", "models", "trained/digits/mlp-0000.params", False),
+    ("train-dist", "get", "models", "models/m/m-symbol.json", False),
+    ("train-dist", "put", "other-models", "jobs/job-1/scheduler.json", False),
+    # the model import: the original in, the checkpoint beside it, under models/ only.
+    ("import", "get", "models", "models/m/source/m.tflite", True),
+    ("import", "put", "models", "models/m/m-0000.params", True),
+    ("import", "put", "models", "models/m/m-import.json", True),
+    ("import", "put", "models", "jobs/job-1/scheduler.json", False),
+    ("import", "put", "models", "trained/digits/mlp-0000.params", False),
+    ("import", "get", "input", "samples/chelsea.jpg", False),
+    ("import", "put", "output", "predictions/x.json", False),
+    ("import", "put", "other-models", "models/m/m-0000.params", False),
+    # Jupyter: the whole of its own buckets, none of another deployment's.
+    ("jupyter", "put", "models", "models/m/m-0000.params", True),
+    ("jupyter", "put", "models", "jobs/job-1/scheduler.json", True),
+    ("jupyter", "get", "output", "predictions/earlier.json", True),
+    ("jupyter", "get", "other-models", "models/m/m-symbol.json", False),
+    ("jupyter", "put", "other-input", "samples/x.jpg", False),
+]
+
+
+def _bucket(kind: str) -> str:
+    deployment, kind = (
+        ("other-dl", kind.removeprefix("other-")) if kind.startswith("other-") else ("ecs-dl", kind)
+    )
+    return buckets(deployment)[kind]
+
+
+@pytest.mark.parametrize(
+    ("family", "action", "kind", "key", "allowed"),
+    ACCESS,
+    ids=[f"{f}-{a}-{k}-{key}-{'allowed' if ok else 'denied'}" for f, a, k, key, ok in ACCESS],
+)
+def test_each_task_role_reaches_what_its_task_needs_and_nothing_else(
+    deployments: dict[str, dict[str, str]],
+    as_role: Callable[[str, str], Any],
+    family: str,
+    action: str,
+    kind: str,
+    key: str,
+    allowed: bool,
 ) -> None:
-    s3 = as_role(deployments["ecs-dl"]["task"], "s3")
-    other = buckets("other-dl")["data"]
-    assert error_code(lambda: s3.get_object(Bucket=other, Key="seed.txt")) == "AccessDenied"
-    assert error_code(lambda: s3.put_object(Bucket=other, Key="x", Body=b"x")) == "AccessDenied"
-    assert error_code(lambda: s3.list_objects_v2(Bucket=other)) == "AccessDenied"
-    # Nor anything the policy does not name, even on its own bucket.
-    own = buckets("ecs-dl")["data"]
-    assert error_code(lambda: s3.delete_object(Bucket=own, Key="seed.txt")) == "AccessDenied"
+    s3 = as_role(deployments["ecs-dl"][family], "s3")
+    bucket = _bucket(kind)
+
+    def call() -> Any:
+        if action == "get":
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return s3.put_object(Bucket=bucket, Key=key, Body=b"by the task")
+
+    if allowed:
+        call()
+    else:
+        assert error_code(call) == "AccessDenied"
+
+
+@pytest.mark.parametrize(
+    ("family", "kind"), [("predict", "models"), ("predict", "input"), ("train-dist", "models")]
+)
+def test_a_missing_object_of_a_bucket_a_task_reads_is_no_such_key(
+    deployments: dict[str, dict[str, str]],
+    as_role: Callable[[str, str], Any],
+    family: str,
+    kind: str,
+) -> None:
+    """ecsdl tells a missing object (NoSuchKey: a model's optional files, a rendezvous not yet
+    written) from one it may not read (AccessDenied); S3 says NoSuchKey only to a caller
+    allowed to list the bucket."""
+    s3 = as_role(deployments["ecs-dl"][family], "s3")
+    key = "jobs/none/scheduler.json" if family == "train-dist" else "models/m/none.txt"
+    assert error_code(lambda: s3.get_object(Bucket=buckets("ecs-dl")[kind], Key=key)) == "NoSuchKey"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_task_role_reaches_another_deployments_buckets_or_deletes(
+    deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any], family: str
+) -> None:
+    s3 = as_role(deployments["ecs-dl"][family], "s3")
+    for other in buckets("other-dl").values():
+        assert error_code(lambda b=other: s3.get_object(Bucket=b, Key="seed.txt")) == "AccessDenied"
+        assert (
+            error_code(lambda b=other: s3.put_object(Bucket=b, Key="x", Body=b"x"))
+            == "AccessDenied"
+        )
+        assert error_code(lambda b=other: s3.list_objects_v2(Bucket=b)) == "AccessDenied"
+    # Nor anything the policies do not name, even on its own buckets.
+    for own in buckets("ecs-dl").values():
+        assert (
+            error_code(lambda b=own: s3.delete_object(Bucket=b, Key="seed.txt")) == "AccessDenied"
+        )
     assert error_code(lambda: s3.create_bucket(Bucket="ecs-dl-new")) == "AccessDenied"
 
 
-def test_the_task_role_writes_its_own_log_group_only(
+def test_jupyter_writes_its_own_log_group_only(
     deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any]
 ) -> None:
-    logs = as_role(deployments["ecs-dl"]["task"], "logs")
+    logs = as_role(deployments["ecs-dl"]["jupyter"], "logs")
     logs.create_log_stream(logGroupName="/ecs/ecs-dl", logStreamName="unit")
     logs.put_log_events(
         logGroupName="/ecs/ecs-dl",
@@ -177,10 +301,23 @@ def test_the_task_role_writes_its_own_log_group_only(
     assert denied == "AccessDeniedException"
 
 
-def test_the_task_role_reads_no_parameter(
-    deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any]
+@pytest.mark.parametrize("family", ["predict", "train", "train-dist", "import"])
+def test_the_one_shot_tasks_write_no_log(
+    deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any], family: str
 ) -> None:
-    ssm = as_role(deployments["ecs-dl"]["task"], "ssm")
+    """Their output reaches the log group through the execution role (awslogs), not theirs."""
+    logs = as_role(deployments["ecs-dl"][family], "logs")
+    denied = error_code(
+        lambda: logs.create_log_stream(logGroupName="/ecs/ecs-dl", logStreamName=family)
+    )
+    assert denied == "AccessDeniedException"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_task_role_reads_a_parameter(
+    deployments: dict[str, dict[str, str]], as_role: Callable[[str, str], Any], family: str
+) -> None:
+    ssm = as_role(deployments["ecs-dl"][family], "ssm")
     denied = error_code(lambda: ssm.get_parameters(Names=["/ecs-dl/jupyter_password_hash"]))
     assert denied == "AccessDeniedException"
 
@@ -212,7 +349,7 @@ def test_the_execution_role_ships_logs_with_its_managed_policy(
         logEvents=[{"timestamp": 1_700_000_000_000, "message": "shipped"}],
     )
     s3 = as_role(deployments["ecs-dl"]["execution"], "s3")
-    bucket = buckets("ecs-dl")["data"]
+    bucket = buckets("ecs-dl")["input"]
     assert error_code(lambda: s3.get_object(Bucket=bucket, Key="seed.txt")) == "AccessDenied"
 
 
@@ -220,7 +357,7 @@ def test_a_wrong_or_unknown_session_token_is_refused(
     endpoint: str, deployments: dict[str, dict[str, str]], admin: Callable[[str], Any]
 ) -> None:
     credentials = admin("sts").assume_role(
-        RoleArn=deployments["ecs-dl"]["task"], RoleSessionName="unit"
+        RoleArn=deployments["ecs-dl"]["predict"], RoleSessionName="unit"
     )["Credentials"]
     s3 = boto3.client(
         "s3",
@@ -230,7 +367,7 @@ def test_a_wrong_or_unknown_session_token_is_refused(
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token="not-the-token",
     )
-    bucket = buckets("ecs-dl")["data"]
+    bucket = buckets("ecs-dl")["input"]
     assert error_code(lambda: s3.get_object(Bucket=bucket, Key="seed.txt")) == "InvalidToken"
 
 
@@ -239,7 +376,7 @@ def test_the_admin_key_stays_unchecked(
 ) -> None:
     del deployments
     s3 = admin("s3")
-    assert s3.get_object(Bucket=buckets("other-dl")["data"], Key="seed.txt")["Body"].read()
+    assert s3.get_object(Bucket=buckets("other-dl")["input"], Key="seed.txt")["Body"].read()
     found = admin("ssm").get_parameters(Names=["/other-dl/jupyter_password_hash"])
     assert len(found["Parameters"]) == 1
 
@@ -298,7 +435,7 @@ def test_a_task_gets_its_roles_credentials_from_the_agents_endpoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     del agent_environment
-    uri = agent.credentials_uri(deployments["ecs-dl"]["task"])
+    uri = agent.credentials_uri(deployments["ecs-dl"]["jupyter"])
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri)
     session = boto3.Session(region_name=REGION)
     credentials = session.get_credentials()
@@ -308,9 +445,9 @@ def test_a_task_gets_its_roles_credentials_from_the_agents_endpoint(
     own, other = buckets("ecs-dl")["models"], buckets("other-dl")["models"]
     s3.put_object(Bucket=own, Key="from-the-endpoint", Body=b"ok")
     assert s3.get_object(Bucket=own, Key="from-the-endpoint")["Body"].read() == b"ok"
-    assert error_code(lambda: s3.get_object(Bucket=other, Key="seed.txt")) == "AccessDenied"
+    assert error_code(lambda b=other: s3.get_object(Bucket=b, Key="seed.txt")) == "AccessDenied"
     caller = session.client("sts", endpoint_url=endpoint).get_caller_identity()
-    assert ":assumed-role/ecs-dl-task/" in caller["Arn"]
+    assert ":assumed-role/ecs-dl-jupyter-task/" in caller["Arn"]
 
 
 def test_the_endpoint_answers_404_for_an_unknown_id(agent: Any) -> None:
