@@ -154,6 +154,7 @@ def test_the_container_runs_the_task_definition(aws_client: Client) -> None:
     assert ports["8888/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(JUPYTER_PORT)}]
     assert container["State"]["Health"]["Status"] in ("starting", "healthy")
     assert container["HostConfig"]["MemoryReservation"] == spec["memoryReservation"] * 2**20
+    assert container["HostConfig"]["Memory"] == spec["memory"] * 2**20  # the hard limit
 
 
 def test_the_ssh_command_reaches_python_in_the_container(deployment: Deployment) -> None:
