@@ -7,6 +7,7 @@ endpoint). The last test kills the Jupyter container and waits for ECS to start 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from tests.integration.conftest import (
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
+    failure_message,
     run_playbook,
     skimage_photo,
     tail,
@@ -200,6 +202,65 @@ def test_predict_reports_a_failed_task_with_its_exit_code_and_log(deployment: De
     assert result.returncode != 0, tail(result.stdout)
     assert "failed: exit code 1" in result.stdout, tail(result.stdout)
     assert "no-such-picture.png" in result.stdout and "Last log lines" in result.stdout
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    """docker/ecsdl/tests/bombs.py's PNG bomb (the image's tests make the same)."""
+    path = REPO_ROOT / "docker" / "ecsdl" / "tests" / "bombs.py"
+    spec = importlib.util.spec_from_file_location("ecsdl_test_bombs", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.blank_png(width, height)
+
+
+def test_predict_refuses_a_decompression_bomb_in_one_line(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A 20,000 x 20,000 PNG of 389 KB (400 MB of pixels, 1.2 GB as RGB) passes predict.yml's
+    own checks (it is a PNG) and reaches the task: classify refuses it from its header, one
+    line in the task's log, exit code 1; nothing is decoded, nothing killed for memory (137)."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_blank_png(20_000, 20_000))
+    result = run_playbook("playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={bomb}")
+    assert result.returncode != 0, tail(result.stdout)
+    message = failure_message(result.stdout)
+    assert "failed: exit code 1," in message, message
+    refusal = re.search(
+        r"classify: s3://\S+bomb\.png: 400,000,000 pixels, more than the 50,331,648 allowed "
+        r"\(ECSDL_MAX_IMAGE_PIXELS\); refused before decoding",
+        message,
+    )
+    assert refusal, message
+
+
+def test_predict_stops_a_task_that_outlasts_predict_timeout(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """The wait gives up after predict_timeout (1 s; the task takes several): the playbook stops
+    the task and says so in one line, and the task's container is gone, not left running."""
+    image = skimage_photo("chelsea.png")
+    result = run_playbook(
+        "playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={image}", "-e", "predict_timeout=1"
+    )
+    assert result.returncode != 0, tail(result.stdout)
+    message = failure_message(result.stdout)
+    found = re.fullmatch(
+        r"The predict task ([0-9a-f-]+) was not done within 1 s \(predict_timeout\): "
+        r"(it was stopped|StopTask was sent, and it is stopping)\.",
+        message,
+    )
+    assert found, message
+    cluster = deployment.outputs["cluster"]
+    deadline = time.monotonic() + 90
+    while True:
+        task = aws_client("ecs").describe_tasks(cluster=cluster, tasks=[found.group(1)])["tasks"][0]
+        if task["lastStatus"] == "STOPPED" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert (task["lastStatus"], task["desiredStatus"]) == ("STOPPED", "STOPPED"), task
+    assert task["stoppedReason"] == "ecs-deep-learning: not done within 1 s (predict_timeout)"
+    assert docker_container_ids(f"com.amazonaws.ecs.task-arn={task['taskArn']}") == []
 
 
 def test_train_writes_the_checkpoint_to_the_models_bucket(
