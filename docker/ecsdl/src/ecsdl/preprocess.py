@@ -26,9 +26,10 @@ DEFAULT_CROP = 0.875
 # The most pixels decode() decodes: 8192 x 6144 (48 Mi pixels; a 50-megapixel camera's 8160 x
 # 6120 fits). Pillow's own limit (Image.MAX_IMAGE_PIXELS, 89.5 M) only warns up to twice itself,
 # 179 M pixels: 537 MB as RGB, and to_array makes up to four copies of an RGBA picture. At 48 Mi
-# pixels those copies stay under about 800 MB, inside the predict task's hard memory limit
-# (roles/task_definitions, 2 GiB) with the model beside them. Pillow's DecompressionBombWarning
-# is an error here too, so a setting above Pillow's limit is held to Pillow's.
+# pixels they stay under about 1 GB (measured: 0.99 GB for RGBA, half that for RGB), inside the
+# predict task's hard memory limit (roles/task_definitions, 2 GiB) with MXNet and the model.
+# Pillow's DecompressionBombWarning is an error here too, so a setting above Pillow's limit is
+# held to Pillow's.
 MAX_PIXELS = 8192 * 6144
 PIXELS_SETTING = "ECSDL_MAX_IMAGE_PIXELS"
 
