@@ -281,7 +281,10 @@ def _read_http(uri: str, limits: Limits) -> bytes:
                 size = response.headers.get("Content-Length", "")
                 if size.strip().isdigit() and int(size) > limits.max_bytes:
                     raise _too_big(uri, limits, int(size))
-                data = _read_chunks(response.read1, uri, limits, deadline)
+                # read1: what one recv gives (read(n) would wait for all n of a trickle); a
+                # redirect to ftp:// answers with a plain file object
+                read = getattr(response, "read1", response.read)
+                data = _read_chunks(read, uri, limits, deadline)
                 if size.strip().isdigit() and len(data) != int(size):
                     raise SourceError(
                         f"{uri}: cannot fetch (the connection ended after {len(data):,} of "
