@@ -17,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -234,19 +235,69 @@ def test_predict_refuses_a_decompression_bomb_in_one_line(
     assert refusal, message
 
 
+def _bridge_address() -> str:
+    """The host's address on docker's default bridge: what host.docker.internal (host-gateway)
+    is in the task containers."""
+    bridge = _docker_json("network", "inspect", "bridge")[0]
+    for config in (bridge.get("IPAM") or {}).get("Config") or []:
+        gateway = str(config.get("Gateway") or "").split("/")[0]
+        if gateway and ":" not in gateway:
+            return gateway
+    name = (bridge.get("Options") or {}).get("com.docker.network.bridge.name") or "docker0"
+    shown = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", name], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r"inet ([0-9.]+)/", shown)
+    assert found, f"no IPv4 address on {name}: {shown!r}"
+    return found.group(1)
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """A picture that never finishes: headers at once, then one byte a second."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass  # the task was stopped
+
+
 def test_predict_stops_a_task_that_outlasts_predict_timeout(
     deployment: Deployment, aws_client: Client
 ) -> None:
-    """The wait gives up after predict_timeout (1 s; the task takes several): the playbook stops
+    """The task reads a picture a server trickles to it (a byte a second: it would take the
+    picture's own 120 s limit); predict.yml's wait gives up after predict_timeout (5 s), stops
     the task and says so in one line, and the task's container is gone, not left running."""
-    image = skimage_photo("chelsea.png")
-    result = run_playbook(
-        "playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={image}", "-e", "predict_timeout=1"
-    )
+    server = ThreadingHTTPServer((_bridge_address(), 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://host.docker.internal:{server.server_address[1]}/slow.png"
+        result = run_playbook(
+            "playbooks/predict.yml",
+            *DEPLOYMENT_ARGS,
+            "-e",
+            f"image={url}",
+            "-e",
+            "predict_timeout=5",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
     assert result.returncode != 0, tail(result.stdout)
     message = failure_message(result.stdout)
     found = re.fullmatch(
-        r"The predict task ([0-9a-f-]+) was not done within 1 s \(predict_timeout\): "
+        r"The predict task ([0-9a-f-]+) was not done within 5 s \(predict_timeout\): "
         r"(it was stopped|StopTask was sent, and it is stopping)\.",
         message,
     )
@@ -259,7 +310,7 @@ def test_predict_stops_a_task_that_outlasts_predict_timeout(
             break
         time.sleep(2)
     assert (task["lastStatus"], task["desiredStatus"]) == ("STOPPED", "STOPPED"), task
-    assert task["stoppedReason"] == "ecs-deep-learning: not done within 1 s (predict_timeout)"
+    assert task["stoppedReason"] == "ecs-deep-learning: not done within 5 s (predict_timeout)"
     assert docker_container_ids(f"com.amazonaws.ecs.task-arn={task['taskArn']}") == []
 
 
