@@ -360,6 +360,8 @@ SETTINGS_CASES = [
      "predict_threshold=1.5: the cat probability that makes a cat is a number from 0 to 1"),
     ("predict-threshold-word", "predict", {"image": "s3://b/cat.jpg", "predict_threshold": "half"},
      "predict_threshold=half"),
+    ("predict-timeout-zero", "predict", {"image": "s3://b/cat.jpg", "predict_timeout": 0},
+     "predict_timeout=0: the seconds the task may take are a whole number from 1 to 86400"),
 ]  # fmt: skip
 
 

@@ -7,6 +7,7 @@ endpoint). The last test kills the Jupyter container and waits for ECS to start 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from tests.integration.conftest import (
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
+    failure_message,
     run_playbook,
     skimage_photo,
     tail,
@@ -155,6 +158,7 @@ def test_the_container_runs_the_task_definition(aws_client: Client) -> None:
     assert ports["8888/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(JUPYTER_PORT)}]
     assert container["State"]["Health"]["Status"] in ("starting", "healthy")
     assert container["HostConfig"]["MemoryReservation"] == spec["memoryReservation"] * 2**20
+    assert container["HostConfig"]["Memory"] == spec["memory"] * 2**20  # the hard limit
 
 
 def test_the_ssh_command_reaches_python_in_the_container(deployment: Deployment) -> None:
@@ -200,6 +204,115 @@ def test_predict_reports_a_failed_task_with_its_exit_code_and_log(deployment: De
     assert result.returncode != 0, tail(result.stdout)
     assert "failed: exit code 1" in result.stdout, tail(result.stdout)
     assert "no-such-picture.png" in result.stdout and "Last log lines" in result.stdout
+
+
+def _blank_png(width: int, height: int) -> bytes:
+    """docker/ecsdl/tests/bombs.py's PNG bomb (the image's tests make the same)."""
+    path = REPO_ROOT / "docker" / "ecsdl" / "tests" / "bombs.py"
+    spec = importlib.util.spec_from_file_location("ecsdl_test_bombs", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.blank_png(width, height)
+
+
+def test_predict_refuses_a_decompression_bomb_in_one_line(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A 20,000 x 20,000 PNG of 389 KB (400 MB of pixels, 1.2 GB as RGB) passes predict.yml's
+    own checks (it is a PNG) and reaches the task: classify refuses it from its header, one
+    line in the task's log, exit code 1; nothing is decoded, nothing killed for memory (137)."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_blank_png(20_000, 20_000))
+    result = run_playbook("playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={bomb}")
+    assert result.returncode != 0, tail(result.stdout)
+    message = failure_message(result.stdout)
+    assert "failed: exit code 1," in message, message
+    refusal = re.search(
+        r"classify: s3://\S+bomb\.png: 400,000,000 pixels, more than the 50,331,648 allowed "
+        r"\(ECSDL_MAX_IMAGE_PIXELS\); refused before decoding",
+        message,
+    )
+    assert refusal, message
+
+
+def _bridge_address() -> str:
+    """The host's address on docker's default bridge: what host.docker.internal (host-gateway)
+    is in the task containers."""
+    bridge = _docker_json("network", "inspect", "bridge")[0]
+    for config in (bridge.get("IPAM") or {}).get("Config") or []:
+        gateway = str(config.get("Gateway") or "").split("/")[0]
+        if gateway and ":" not in gateway:
+            return gateway
+    name = (bridge.get("Options") or {}).get("com.docker.network.bridge.name") or "docker0"
+    shown = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", name], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r"inet ([0-9.]+)/", shown)
+    assert found, f"no IPv4 address on {name}: {shown!r}"
+    return found.group(1)
+
+
+class _Trickle(BaseHTTPRequestHandler):
+    """A picture that never finishes: headers at once, then one byte a second."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            for _ in range(1000):
+                self.wfile.write(b"\0")
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass  # the task was stopped
+
+
+def test_predict_stops_a_task_that_outlasts_predict_timeout(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """The task reads a picture a server trickles to it (a byte a second: it would take the
+    picture's own 120 s limit); predict.yml's wait gives up after predict_timeout (5 s), stops
+    the task and says so in one line, and the task's container is gone, not left running."""
+    server = ThreadingHTTPServer((_bridge_address(), 0), _Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://host.docker.internal:{server.server_address[1]}/slow.png"
+        result = run_playbook(
+            "playbooks/predict.yml",
+            *DEPLOYMENT_ARGS,
+            "-e",
+            f"image={url}",
+            "-e",
+            "predict_timeout=5",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode != 0, tail(result.stdout)
+    message = failure_message(result.stdout)
+    found = re.fullmatch(
+        r"The predict task ([0-9a-f-]+) was not done within 5 s \(predict_timeout\): "
+        r"(it was stopped|StopTask was sent, and it is stopping)\.",
+        message,
+    )
+    assert found, message
+    cluster = deployment.outputs["cluster"]
+    deadline = time.monotonic() + 90
+    while True:
+        task = aws_client("ecs").describe_tasks(cluster=cluster, tasks=[found.group(1)])["tasks"][0]
+        if task["lastStatus"] == "STOPPED" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert (task["lastStatus"], task["desiredStatus"]) == ("STOPPED", "STOPPED"), task
+    assert task["stoppedReason"] == "ecs-deep-learning: not done within 5 s (predict_timeout)"
+    assert docker_container_ids(f"com.amazonaws.ecs.task-arn={task['taskArn']}") == []
 
 
 def test_train_writes_the_checkpoint_to_the_models_bucket(

@@ -156,6 +156,35 @@ def test_run_task_stays_pending_until_the_agent_reports(ecs: Any, cluster: dict[
     assert describe(ecs, [again[0]["taskArn"]])[0]["lastStatus"] == "STOPPED"
 
 
+def test_a_task_is_placed_by_its_memory_reservation_not_its_hard_limit(
+    ecs: Any, cluster: dict[str, str]
+) -> None:
+    """Fix 14: as on AWS, a container with a hard `memory` above what the instance has left
+    still fits when its memoryReservation does, and only the reservation is taken."""
+    definition = ecs.register_task_definition(
+        family="capped",
+        containerDefinitions=[
+            {"name": "web", "image": "example/web:1", "memory": 8192, "memoryReservation": 512}
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+
+    def free_memory() -> int:
+        instance = ecs.describe_container_instances(
+            cluster="compat", containerInstances=[cluster["instance"]]
+        )["containerInstances"][0]
+        return next(
+            r["integerValue"] for r in instance["remainingResources"] if r["name"] == "MEMORY"
+        )
+
+    before = free_memory()
+    placed = ecs.run_task(cluster="compat", taskDefinition=definition, count=2)
+    assert len(placed["tasks"]) == 2, placed["failures"]  # 8192 MiB each on a 4096 MiB instance
+    assert free_memory() == before - 2 * 512
+    for task in placed["tasks"]:
+        report(ecs, task, "STOPPED", exit_code=0)
+    assert free_memory() == before
+
+
 def test_list_tasks_refuses_a_family_that_is_not_a_family_name(
     ecs: Any, cluster: dict[str, str]
 ) -> None:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+from bombs import blank_png
 from botocore.exceptions import ClientError
 from imagenet_labels import CAT_LABEL_LINES, imagenet_like_labels
 
@@ -151,6 +153,38 @@ def test_bad_images_fail_one_line_each_and_the_good_one_is_reported(
         f"classify: {images['bad']}: cannot decode (not an image Pillow can read)",
         f"classify: {images['missing']}: no such file",
     ]
+
+
+@pytest.mark.parametrize(("width", "height"), [(20_000, 20_000), (12_000, 12_000)])
+def test_a_decompression_bomb_is_one_line_and_the_good_picture_is_reported(
+    tiny_imagenet_model, images, json_lines, tmp_path, capsys, width, height
+):
+    """A few hundred KB of PNG that would decode to 144-400 MB (and 3x that as RGB): refused
+    from its header, one line, while the other picture is classified."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(blank_png(width, height))
+    code, out, err = run(
+        ["--model", tiny_imagenet_model, "--json", str(bomb), images["red"]], capsys
+    )
+    assert code == EXIT_IMAGE_ERROR
+    assert [line["image"] for line in json_lines(out)] == [images["red"]]
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"classify: {bomb}: {width * height:,} pixels"), err
+    assert err.rstrip().endswith("allowed (ECSDL_MAX_IMAGE_PIXELS); refused before decoding"), err
+
+
+def test_a_picture_over_the_byte_limit_is_one_line(
+    tiny_imagenet_model, images, capsys, monkeypatch
+):
+    """classify reads pictures within their own limits (ECSDL_MAX_IMAGE_BYTES), not a model's."""
+    monkeypatch.setenv("ECSDL_MAX_IMAGE_BYTES", "100")
+    size = Path(images["red"]).stat().st_size
+    code, out, err = run(["--model", tiny_imagenet_model, images["red"]], capsys)
+    assert code == EXIT_IMAGE_ERROR and out == ""
+    assert err == (
+        f"classify: {images['red']}: {size:,} bytes, more than the 100 bytes allowed "
+        "(ECSDL_MAX_IMAGE_BYTES); refused\n"
+    )
 
 
 def test_unreachable_url_is_one_line(tiny_imagenet_model, images, capsys):

@@ -85,6 +85,11 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    here for SSM parameters (GetParameter, GetParameters: each name, as AWS checks each),
    CloudWatch Logs groups and streams, and Secrets Manager secrets given by ARN. Unsigned and
    presigned (query-string) requests are left to moto's own switch.
+14. ECS placement by a container's memoryReservation: AWS reserves a container's
+   memoryReservation on its instance when it has one (its hard `memory` only otherwise), so a
+   task with a hard limit above what is free still fits; moto reserves the hard limit when
+   both are given, and a task definition with a generous hard limit was never placed
+   (RESOURCE:MEMORY) on an instance with room for its reservation.
 """
 
 from __future__ import annotations
@@ -142,6 +147,7 @@ def apply() -> list[str]:
     _add_service_linked_role_names()
     _add_ec2_termination_dependencies()
     _enforce_iam_for_temporary_credentials()
+    _place_by_memory_reservation()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -156,6 +162,7 @@ def apply() -> list[str]:
         "iam-service-linked-role-names",
         "ec2-shutting-down-dependency-violation",
         "iam-enforced-for-temporary-credentials",
+        "ecs-placement-by-memory-reservation",
     ]
 
 
@@ -250,6 +257,26 @@ def _enforce_iam_for_temporary_credentials() -> None:
         return None
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize  # type: ignore[method-assign]
+
+
+def _place_by_memory_reservation() -> None:
+    """Fix 14: a task needs the sum of its containers' memoryReservation, or of their hard
+    `memory` where they have no reservation (AWS's rule); moto adds the hard limits first."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def requirements(task_definition: Any) -> dict[str, Any]:
+        needed = original(task_definition)
+        memory = 0
+        for container in task_definition.container_definitions:
+            reservation = container.get("memoryReservation", container.get("MemoryReservation"))
+            hard = container.get("memory", container.get("Memory"))
+            memory += int(reservation if reservation is not None else hard or 0)
+        needed["MEMORY"] = memory
+        return needed
+
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(requirements)  # type: ignore[method-assign,assignment]
 
 
 def _deregister_terminated_container_instances() -> None:

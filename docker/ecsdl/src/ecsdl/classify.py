@@ -23,7 +23,7 @@ from ecsdl import EcsdlError, __version__
 from ecsdl.device import DEVICES, device_name, pick_device
 from ecsdl.model import Model, load_model
 from ecsdl.preprocess import batch, decode, to_array
-from ecsdl.sources import is_http, is_s3, read_bytes, write_bytes
+from ecsdl.sources import image_limits, is_http, is_s3, read_bytes, write_bytes
 
 # ImageNet's five cat classes, by the first comma-separated name of their labels ("tabby, tabby
 # cat", "Siamese cat, Siamese"): indices 281..285 of a 1000-class model, 282..286 of a 1001-class
@@ -88,9 +88,10 @@ def top_k(row: np.ndarray, labels: Sequence[str], k: int) -> list[dict[str, floa
 
 
 def load_image(uri: str, model: Model) -> np.ndarray:
-    """Read, decode and preprocess one image for `model`; EcsdlError with one line if it fails."""
+    """Read (within the limits of a picture, image_limits()), decode and preprocess one image
+    for `model`; EcsdlError with one line if it fails."""
     spec = model.spec
-    image = decode(read_bytes(uri), uri)
+    image = decode(read_bytes(uri, image_limits()), uri)
     return to_array(image, (spec.height, spec.width), spec.channels, spec.crop)
 
 
