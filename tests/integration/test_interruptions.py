@@ -184,6 +184,8 @@ def normalized(outputs: dict[str, Any]) -> str:
         (r"\b(vpc|subnet|sg|igw|rtb|lt|i|sfr|ami)-[0-9a-f-]{6,}", r"\1-ID"),
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID"),
         (r"(task-definition/[a-z0-9-]+):\d+", r"\1:REV"),
+        # a push's manifest digest: a push after a teardown compresses the layers anew
+        (r"@sha256:[0-9a-f]{64}", "@sha256:DIGEST"),
         (r"\b[0-9a-f]{32}\b", "HEX32"),
     ):
         text = re.sub(pattern, name, text)
