@@ -50,7 +50,7 @@ options:
 
 EXAMPLES = r"""
 - name: Stop what interrupted runs of the deployment left running
-  ecs_dl_stray_runs:
+  ecs_dl.deep_learning.ecs_dl_stray_runs:
     deployment_name: ecs-dl
     stop: true
   register: strays

@@ -103,7 +103,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Request the cluster's Spot Fleet and wait for its instances
-  ec2_spot_fleet:
+  ecs_dl.deep_learning.ec2_spot_fleet:
     name: ecs-dl-fleet
     target_capacity: 1
     iam_fleet_role: arn:aws:iam::123456789012:role/ecs-dl-spot-fleet
@@ -116,7 +116,7 @@ EXAMPLES = r"""
   register: fleet
 
 - name: Cancel the fleet and wait until its instances are terminated
-  ec2_spot_fleet:
+  ecs_dl.deep_learning.ec2_spot_fleet:
     name: ecs-dl-fleet
     state: absent
 """
