@@ -52,7 +52,7 @@ PLAYBOOK = """
   hosts: ecs_instances[0]
   gather_facts: false
   module_defaults:
-    ecs_dl.deep_learning.ecr_authorization_token:
+    group/ecs_dl.deep_learning.aws:
       region: "{{ aws_region }}"
       endpoint_url: "{{ aws_endpoint_url }}"
       access_key: "{{ aws_access_key }}"
