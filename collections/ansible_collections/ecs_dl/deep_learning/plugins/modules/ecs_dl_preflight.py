@@ -96,7 +96,7 @@ options:
     type: raw
   model_sha256:
     description:
-      - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file):
+      - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file);
         64 hex digits, or empty for no check.
     type: raw
 notes:

@@ -12,9 +12,9 @@ module: ecs_task_start
 short_description: Start ECS tasks, on the container instances you name or where ECS places them
 description:
   - With O(container_instances), starts one task of a task definition on each container
-    instance given (StartTask): used to place the processes of a distributed training job on
+    instance given (StartTask), to place the processes of a distributed training job on
     chosen instances (each role spread over them). Without, starts O(count) tasks where ECS
-    places them (RunTask, launch type O(launch_type)): the predict and train tasks.
+    places them (RunTask, launch type O(launch_type)), as for the predict and train tasks.
   - Either way with container overrides and a startedBy, returning the tasks and ECS's
     failures.
   - Unlike C(community.aws.ecs_task), which first lists the cluster's tasks with the task
