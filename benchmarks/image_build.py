@@ -52,7 +52,7 @@ PLAYBOOK = """
   hosts: ecs_instances[0]
   gather_facts: false
   module_defaults:
-    ecr_authorization_token:
+    group/ecs_dl.deep_learning.aws:
       region: "{{ aws_region }}"
       endpoint_url: "{{ aws_endpoint_url }}"
       access_key: "{{ aws_access_key }}"
@@ -95,7 +95,7 @@ def run(step: Step, playbook: Path, extra: list[str]) -> Step:
         cwd=REPO_ROOT,
         env=ansible_env(
             ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
-            ANSIBLE_LIBRARY=str(REPO_ROOT / "library"),
+            ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / "collections"),
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         cwd=REPO_ROOT,
         env=ansible_env(
             ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
-            ANSIBLE_LIBRARY=str(REPO_ROOT / "library"),
+            ANSIBLE_COLLECTIONS_PATH=str(REPO_ROOT / "collections"),
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

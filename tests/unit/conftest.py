@@ -1,5 +1,6 @@
-"""Shared pytest setup for the unit tests: the project's modules in library/ are importable, and
-fixtures that run them, as Ansible does, against the moto server of the `moto_endpoint` fixture
+"""Shared pytest setup for the unit tests: fixtures that run the project's modules (the collection
+ecs_dl.deep_learning, importable as ansible_collections.ecs_dl.deep_learning through pyproject's
+pythonpath), as Ansible does, against the moto server of the `moto_endpoint` fixture
 (tests/conftest.py's in-process moto; a test module may override it, e.g. with the local
 target's moto_launcher)."""
 
@@ -17,10 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
-AGENT = Path(__file__).resolve().parents[2] / "roles" / "local_stack" / "files" / "ecs_agent.py"
-if str(LIBRARY) not in sys.path:
-    sys.path.insert(0, str(LIBRARY))
+ROOT = Path(__file__).resolve().parents[2]
+# The parent of ansible_collections/ecs_dl/deep_learning (ansible.cfg's collections_path).
+COLLECTIONS = ROOT / "collections"
+MODULES = COLLECTIONS / "ansible_collections" / "ecs_dl" / "deep_learning" / "plugins" / "modules"
+AGENT = ROOT / "roles" / "local_stack" / "files" / "ecs_agent.py"
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -35,14 +37,17 @@ def run_library_module(
     timeout: int = 120,
     launcher: list[str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Run library/<module>.py as Ansible runs it after unpacking it:
-    `python library/<module>.py args.json`, with `{"ANSIBLE_MODULE_ARGS": args}` in args_file
-    and the given environment (this process's when None), or through `launcher` (a program
-    given the module's path and the args file last). Returns its exit code and result; fails
-    the test on a traceback or when it prints no JSON."""
+    """Run the collection's plugins/modules/<module>.py as Ansible runs it after unpacking it:
+    `python <module>.py args.json`, with `{"ANSIBLE_MODULE_ARGS": args}` in args_file and the
+    given environment (this process's when None) plus the collection on PYTHONPATH (its
+    module_utils, which Ansible packs with the module), or through `launcher` (a program given
+    the module's path and the args file last). Returns its exit code and result; fails the test
+    on a traceback or when it prints no JSON."""
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(COLLECTIONS), env.get("PYTHONPATH")]))
     proc = subprocess.run(
-        [*(launcher or [sys.executable]), str(LIBRARY / f"{module}.py"), str(args_file)],
+        [*(launcher or [sys.executable]), str(MODULES / f"{module}.py"), str(args_file)],
         capture_output=True,
         text=True,
         env=env,
@@ -90,12 +95,13 @@ def module_env() -> dict[str, str]:
 def run_module(
     moto_endpoint: str, module_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict]:
-    """Run a module of library/ (run_library_module) with the moto endpoint's connection and
+    """Run a module of the collection (run_library_module) with the moto endpoint's connection and
     ansible_collections on PYTHONPATH. run(module, **args) returns its result and asserts that it
     succeeded (or, with expect_failure=True, that it failed); never a traceback."""
-    spec = importlib.util.find_spec("ansible_collections")
-    assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
-    collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parent)
+    # amazon.aws's ansible_collections (the `ansible` package's), not the project's collections/.
+    spec = importlib.util.find_spec("ansible_collections.amazon.aws")
+    assert spec and spec.submodule_search_locations, "amazon.aws is not installed"
+    collections_parent = str(Path(list(spec.submodule_search_locations)[0]).parents[2])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(

@@ -1,18 +1,11 @@
-"""filter_plugins/command_line.py: an option's value replaced in a task definition's command."""
+"""Filter plugin command_line: an option's value replaced in a task definition's command."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ecs_dl.deep_learning.plugins.filter import command_line
 
-PLUGIN = Path(__file__).resolve().parents[2] / "filter_plugins" / "command_line.py"
-_spec = importlib.util.spec_from_file_location("command_line", PLUGIN)
-assert _spec and _spec.loader
-command_line = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(command_line)
 with_option = command_line.FilterModule().filters()["with_option"]
 
 COMMAND = ["train", "--dataset", "digits", "--epochs", "10", "--output", "s3://b/trained/x y"]

@@ -1,4 +1,4 @@
-"""Unit tests for library/ec2_spot_fleet.py: the boto3-calling functions are replaced by a fake."""
+"""Unit tests for the module ec2_spot_fleet: the boto3-calling functions are replaced by a fake."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import botocore.exceptions
-import ec2_spot_fleet as mod
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.amazon.aws.plugins.module_utils import cloud
@@ -14,6 +13,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.retries import (
     AWSRetry,
     RetryingBotoClientWrapper,
 )
+from ansible_collections.ecs_dl.deep_learning.plugins.modules import ec2_spot_fleet as mod
 
 PRESENT = {
     "name": "ecs-dl-fleet",

@@ -1,4 +1,4 @@
-"""Unit tests for library/ecr_authorization_token.py, with the ECR call replaced."""
+"""Unit tests for the module ecr_authorization_token, with the ECR call replaced."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import ecr_authorization_token as mod
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ecs_dl.deep_learning.plugins.modules import ecr_authorization_token as mod
 
 SECRET = "eyJwYXlsb2FkIjoic2VjcmV0In0="  # what the password looks like: long base64 text
 ENDPOINT = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"

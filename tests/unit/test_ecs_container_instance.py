@@ -1,14 +1,16 @@
-"""Unit tests for library/ecs_container_instance.py and ecs_container_instance_info.py."""
+"""Unit tests for the modules ecs_container_instance and ecs_container_instance_info."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import ecs_container_instance as mod
-import ecs_container_instance_info as info_mod
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.ecs_dl.deep_learning.plugins.modules import ecs_container_instance as mod
+from ansible_collections.ecs_dl.deep_learning.plugins.modules import (
+    ecs_container_instance_info as info_mod,
+)
 
 CLUSTER = "ecs-dl"
 

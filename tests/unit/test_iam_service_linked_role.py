@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import moto_launcher
+from tests.unit.conftest import MODULES
 
 SERVICES = ["spot.amazonaws.com", "spotfleet.amazonaws.com"]
 IAM_ROLE = Path(__file__).resolve().parents[2] / "roles" / "iam"
@@ -97,7 +98,7 @@ def test_the_iam_role_creates_them_and_its_teardown_leaves_them() -> None:
     present = yaml.safe_load((IAM_ROLE / "tasks" / "present.yml").read_text())
     defaults = yaml.safe_load((IAM_ROLE / "defaults" / "main.yml").read_text())
     assert defaults["iam_service_linked_roles"] == SERVICES
-    assert any("iam_service_linked_role" in task for task in present)
+    assert any("ecs_dl.deep_learning.iam_service_linked_role" in task for task in present)
     absent_text = (IAM_ROLE / "tasks" / "absent.yml").read_text()
     absent = yaml.safe_load(absent_text)
     for task in absent:
@@ -110,5 +111,5 @@ def test_the_iam_role_creates_them_and_its_teardown_leaves_them() -> None:
     names = [r["name"] for r in defaults["iam_roles"]]
     assert all(n.startswith("{{ deployment_name }}") for n in names)
     # and the module has no way to delete one
-    module = Path(__file__).resolve().parents[2] / "library" / "iam_service_linked_role.py"
+    module = MODULES / "iam_service_linked_role.py"
     assert "delete_service_linked_role" not in module.read_text()

@@ -1,18 +1,11 @@
-"""filter_plugins/jupyter_password.py: hashes in jupyter_server.auth.passwd()'s argon2 format."""
+"""Filter plugin jupyter_password: hashes in jupyter_server.auth.passwd()'s argon2 format."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ecs_dl.deep_learning.plugins.filter import jupyter_password
 
-PLUGIN = Path(__file__).resolve().parents[2] / "filter_plugins" / "jupyter_password.py"
-_spec = importlib.util.spec_from_file_location("jupyter_password", PLUGIN)
-assert _spec and _spec.loader
-jupyter_password = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(jupyter_password)
 FILTERS = jupyter_password.FilterModule().filters()
 hash_of = FILTERS["jupyter_password_hash"]
 matches = FILTERS["jupyter_password_matches"]

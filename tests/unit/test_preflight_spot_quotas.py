@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import ecs_dl_preflight as mod
 import pytest
+from ansible_collections.ecs_dl.deep_learning.plugins.modules import ecs_dl_preflight as mod
 
 from tests.conftest import moto_launcher
 from tests.unit.conftest import run_library_module

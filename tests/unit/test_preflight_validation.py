@@ -7,19 +7,14 @@ server that a fixture starts on a free loopback port.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils import validation as v
 
 from tests.conftest import free_port
 from tests.unit.conftest import run_library_module
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "module_utils"))
-
-import ecs_dl_validation as v  # noqa: E402
 
 GOOD: dict[str, Any] = dict(
     deployment_name="ecs-dl",

@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-import ec2_spot_fleet as mod
 import pytest
+from ansible_collections.ecs_dl.deep_learning.plugins.modules import ec2_spot_fleet as mod
 
 from tests.conftest import moto_launcher
 

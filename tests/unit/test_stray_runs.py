@@ -1,4 +1,4 @@
-"""library/ecs_dl_stray_runs.py: the other ansible-playbook runs of a deployment are stopped.
+"""The module ecs_dl_stray_runs: the other ansible-playbook runs of a deployment are stopped.
 
 A stand-in for an interrupted run's worker: a program named ansible-playbook (started as
 ansible-playbook starts, `python .../ansible-playbook site.yml -e deployment_name=NAME`) in a
@@ -165,7 +165,7 @@ def test_without_proc_it_warns_and_finds_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, fake_run
 ) -> None:
     """macOS and the like have no /proc: site.yml and teardown.yml go on, with a warning."""
-    import ecs_dl_stray_runs
+    from ansible_collections.ecs_dl.deep_learning.plugins.modules import ecs_dl_stray_runs
 
     fake_run("ecs-dl-stray")
     monkeypatch.setattr(ecs_dl_stray_runs, "PROC", str(tmp_path / "no-proc"))
@@ -216,6 +216,6 @@ def test_another_runs_extra_vars_never_reach_the_result(tmp_path: Path, fake_run
     ],
 )
 def test_a_run_is_named_by_its_playbooks_only(argv: list[str], playbooks: str) -> None:
-    import ecs_dl_stray_runs
+    from ansible_collections.ecs_dl.deep_learning.plugins.modules import ecs_dl_stray_runs
 
     assert ecs_dl_stray_runs.playbooks_of(argv) == playbooks

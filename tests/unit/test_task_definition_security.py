@@ -146,9 +146,10 @@ def ecs_taskdefinition(
     endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict[str, Any]]:
     """Run community.aws.ecs_taskdefinition as Ansible runs it (module file, args JSON)."""
-    spec = importlib.util.find_spec("ansible_collections")
-    assert spec and spec.submodule_search_locations, "ansible_collections is not installed"
-    root = Path(list(spec.submodule_search_locations)[0])
+    # community.aws's ansible_collections (the `ansible` package's), not the project's collections/.
+    spec = importlib.util.find_spec("ansible_collections.community.aws")
+    assert spec and spec.submodule_search_locations, "community.aws is not installed"
+    root = Path(list(spec.submodule_search_locations)[0]).parents[1]
     module = root / "community" / "aws" / "plugins" / "modules" / "ecs_taskdefinition.py"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root.parent)]))}
     args_file = tmp_path_factory.mktemp("args") / "args.json"

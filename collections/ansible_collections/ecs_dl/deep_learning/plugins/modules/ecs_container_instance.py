@@ -43,12 +43,12 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Register the fleet's instances with the cluster (local target only)
-  ecs_container_instance:
+  ecs_dl.deep_learning.ecs_container_instance:
     cluster: ecs-dl
     instance_ids: "{{ fleet.instance_ids }}"
 
 - name: Deregister every container instance of the cluster
-  ecs_container_instance:
+  ecs_dl.deep_learning.ecs_container_instance:
     cluster: ecs-dl
     state: absent
 """
@@ -78,9 +78,7 @@ container_instances:
 """
 
 import json
-import os
 import re
-import sys
 from typing import Any
 
 try:
@@ -91,24 +89,14 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-try:
-    from ansible.module_utils.ecs_dl_ecs import (
-        cluster_exists,
-        list_container_instances,
-        retry_on_known_cluster,
-    )
-    from ansible.module_utils.ecs_dl_ecs import connect as connect_client
-except ImportError:  # run as a plain script (tests): the repository's module_utils folder
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_ecs import (  # type: ignore[no-redef]
-        cluster_exists,
-        list_container_instances,
-        retry_on_known_cluster,
-    )
-    from ecs_dl_ecs import connect as connect_client  # type: ignore[no-redef]
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    cluster_exists,
+    list_container_instances,
+    retry_on_known_cluster,
+)
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    connect as connect_client,
+)
 
 # vCPUs by size when describe_instance_types does not know the type.
 SIZE_VCPUS = {"nano": 1, "micro": 1, "small": 1, "medium": 1, "large": 2, "xlarge": 4}

@@ -13,7 +13,8 @@ description:
   - Sends StopTask, with a reason, for each task given that ECS has not already been told to
     stop (its desiredStatus is not STOPPED). A task ECS does not know (never started, or gone
     from DescribeTasks) is reported, not an error. Changed only when a StopTask was sent.
-  - Does not wait for the tasks to stop; poll C(ecs_task_info) for lastStatus STOPPED.
+  - Does not wait for the tasks to stop; poll M(ecs_dl.deep_learning.ecs_task_info) for
+    lastStatus STOPPED.
   - Unlike C(community.aws.ecs_task) with O(operation=stop), it needs no task definition and
     lists nothing by family (that module gives its C(task_definition) to ListTasks as the
     family; a C(family:revision) is not one, which AWS refuses, see ansible/ansible#32872).
@@ -40,7 +41,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Stop every task of the job that still runs
-  ecs_task_stop:
+  ecs_dl.deep_learning.ecs_task_stop:
     cluster: ecs-dl
     tasks: "{{ running.tasks | map(attribute='arn') | list }}"
     reason: A process of the job failed
@@ -64,8 +65,6 @@ missing:
   elements: str
 """
 
-import os
-import sys
 from typing import Any
 
 try:
@@ -74,14 +73,11 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-try:
-    from ansible.module_utils.ecs_dl_ecs import cluster_exists, connect, describe_tasks
-except ImportError:  # run as a plain script (tests): the repository's module_utils folder
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_ecs import cluster_exists, connect, describe_tasks  # type: ignore[no-redef]
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    cluster_exists,
+    connect,
+    describe_tasks,
+)
 
 MAX_REASON = 255
 

@@ -35,7 +35,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: The last log lines of a predict task
-  cloudwatchlogs_log_events_info:
+  ecs_dl.deep_learning.cloudwatchlogs_log_events_info:
     log_group_name: /ecs/ecs-dl
     log_stream_name: ecs-dl/predict/0123456789abcdef0123456789abcdef
     limit: 20

@@ -103,7 +103,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Request the cluster's Spot Fleet and wait for its instances
-  ec2_spot_fleet:
+  ecs_dl.deep_learning.ec2_spot_fleet:
     name: ecs-dl-fleet
     target_capacity: 1
     iam_fleet_role: arn:aws:iam::123456789012:role/ecs-dl-spot-fleet
@@ -116,7 +116,7 @@ EXAMPLES = r"""
   register: fleet
 
 - name: Cancel the fleet and wait until its instances are terminated
-  ec2_spot_fleet:
+  ecs_dl.deep_learning.ec2_spot_fleet:
     name: ecs-dl-fleet
     state: absent
 """
@@ -204,7 +204,10 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
+    is_boto3_error_code,
+    paginated_query_with_retries,
+)
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -296,7 +299,9 @@ def connect(module: AnsibleAWSModule) -> Any:
 
 def describe_fleet_requests(client: Any, request_ids: list[str] | None = None) -> list[dict]:
     """Every fleet request (the listing that decides whether to request one), or those of
-    request_ids, which exist: their NotFound is retried as "not yet"."""
+    request_ids, which exist: their NotFound is retried as "not yet". (A loop of its own, not
+    paginated_query_with_retries: the listing goes through the client's aws_retry, which
+    test_ec2_spot_fleet's throttling test pins.)"""
     params: dict[str, Any] = {}
     describe = partial(client.describe_spot_fleet_requests, aws_retry=True)
     if request_ids:
@@ -329,15 +334,13 @@ def cancel_fleets(client: Any, request_ids: list[str], terminate: bool) -> dict:
 
 
 def describe_fleet_instance_ids(client: Any, request_id: str) -> list[str]:
-    params: dict[str, Any] = {"SpotFleetRequestId": request_id}
-    ids: list[str] = []
-    describe = retry_until_request_known(client.describe_spot_fleet_instances)
-    while True:
-        page = describe(**params)
-        ids.extend(i["InstanceId"] for i in page.get("ActiveInstances", []))
-        if not page.get("NextToken"):
-            return sorted(ids)
-        params["NextToken"] = page["NextToken"]
+    found = paginated_query_with_retries(
+        client,
+        "describe_spot_fleet_instances",
+        retry_decorator=retry_until_request_known,
+        SpotFleetRequestId=request_id,
+    )
+    return sorted(i["InstanceId"] for i in found.get("ActiveInstances", []))
 
 
 def describe_instances(client: Any, instance_ids: list[str]) -> list[dict]:
@@ -359,7 +362,8 @@ def describe_instances(client: Any, instance_ids: list[str]) -> list[dict]:
 
 
 def describe_fleet_history(client: Any, request_id: str, start_time: Any) -> list[dict]:
-    """The fleet's error and information events since start_time (every page)."""
+    """The fleet's error and information events since start_time (every page; botocore has no
+    paginator for DescribeSpotFleetRequestHistory)."""
     params: dict[str, Any] = {"SpotFleetRequestId": request_id, "StartTime": start_time}
     describe = retry_until_request_known(client.describe_spot_fleet_request_history)
     records: list[dict] = []

@@ -12,9 +12,9 @@ module: ecs_task_start
 short_description: Start ECS tasks, on the container instances you name or where ECS places them
 description:
   - With O(container_instances), starts one task of a task definition on each container
-    instance given (StartTask): used to place the processes of a distributed training job on
+    instance given (StartTask), to place the processes of a distributed training job on
     chosen instances (each role spread over them). Without, starts O(count) tasks where ECS
-    places them (RunTask, launch type O(launch_type)): the predict and train tasks.
+    places them (RunTask, launch type O(launch_type)), as for the predict and train tasks.
   - Either way with container overrides and a startedBy, returning the tasks and ECS's
     failures.
   - Unlike C(community.aws.ecs_task), which first lists the cluster's tasks with the task
@@ -62,7 +62,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Start a worker on the second instance
-  ecs_task_start:
+  ecs_dl.deep_learning.ecs_task_start:
     cluster: ecs-dl
     task_definition: ecs-dl-train-dist
     container_instances: ["{{ instances[1].arn }}"]
@@ -75,7 +75,7 @@ EXAMPLES = r"""
   register: started
 
 - name: Run one predict task where ECS places it
-  ecs_task_start:
+  ecs_dl.deep_learning.ecs_task_start:
     cluster: ecs-dl
     task_definition: ecs-dl-predict:3
     started_by: ecs-dl-predict
@@ -105,9 +105,7 @@ failures:
   elements: dict
 """
 
-import os
 import re
-import sys
 from typing import Any
 
 try:
@@ -116,14 +114,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-try:
-    from ansible.module_utils.ecs_dl_ecs import connect
-except ImportError:  # run as a plain script (tests): the repository's module_utils folder
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_ecs import connect  # type: ignore[no-redef]
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import connect
 
 STARTED_BY = re.compile(r"^[A-Za-z0-9_/-]+$")
 STARTED_BY_MAX = {"StartTask": 36, "RunTask": 128}

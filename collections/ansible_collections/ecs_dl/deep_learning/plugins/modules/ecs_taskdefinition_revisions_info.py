@@ -33,7 +33,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Find the ACTIVE revisions of the deployment's task definitions
-  ecs_taskdefinition_revisions_info:
+  ecs_dl.deep_learning.ecs_taskdefinition_revisions_info:
     families: [ecs-dl-jupyter, ecs-dl-predict, ecs-dl-train]
   register: revisions
 
@@ -58,8 +58,6 @@ arns:
   elements: str
 """
 
-import os
-import sys
 
 try:
     import botocore
@@ -67,14 +65,10 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-try:
-    from ansible.module_utils.ecs_dl_ecs import connect, list_task_definition_arns
-except ImportError:  # run as a plain script (tests): the repository's module_utils folder
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_ecs import connect, list_task_definition_arns  # type: ignore[no-redef]
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    connect,
+    list_task_definition_arns,
+)
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Get a token for the account's ECR registry
-  ecr_authorization_token:
+  ecs_dl.deep_learning.ecr_authorization_token:
   register: ecr_token
   no_log: true
 

@@ -96,7 +96,7 @@ options:
     type: raw
   model_sha256:
     description:
-      - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file):
+      - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file);
         64 hex digits, or empty for no check.
     type: raw
 notes:
@@ -112,7 +112,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Validate every input before anything is created
-  ecs_dl_preflight:
+  ecs_dl.deep_learning.ecs_dl_preflight:
     checks: inputs
     deployment_name: ecs-dl
     network_vpc_cidr: 10.0.0.0/16
@@ -125,7 +125,7 @@ EXAMPLES = r"""
     model_source: /srv/models/mobilenet_v1_0.5_160
 
 - name: Find credentials and check the region and instance types
-  ecs_dl_preflight:
+  ecs_dl.deep_learning.ecs_dl_preflight:
     checks: aws
     spot_fleet_instance_types: [m5.large, m5a.large]
   register: preflight
@@ -200,9 +200,7 @@ instance_gpus:
   sample: 1
 """
 
-import os
 import re
-import sys
 from typing import Any, NoReturn
 
 try:
@@ -218,24 +216,12 @@ from ansible.module_utils.common.warnings import warn
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import HAS_BOTO3
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
-try:
-    from ansible.module_utils.ecs_dl_validation import (
-        TARGET_CAPACITY_MAX,
-        known_regions,
-        validate_inputs,
-        validate_teardown_inputs,
-    )
-except ImportError:  # run straight from the repository (unit tests), not through Ansible
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_validation import (  # type: ignore[no-redef]
-        TARGET_CAPACITY_MAX,
-        known_regions,
-        validate_inputs,
-        validate_teardown_inputs,
-    )
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.validation import (
+    TARGET_CAPACITY_MAX,
+    known_regions,
+    validate_inputs,
+    validate_teardown_inputs,
+)
 
 MIN_AVAILABILITY_ZONES = 2
 # Service Quotas codes of the Spot vCPU quotas, by instance family (the letters before the

@@ -47,7 +47,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Wait until the Jupyter service's task runs
-  ecs_task_info:
+  ecs_dl.deep_learning.ecs_task_info:
     cluster: ecs-dl
     service_name: ecs-dl-jupyter
   register: jupyter_tasks
@@ -56,7 +56,7 @@ EXAMPLES = r"""
   delay: 5
 
 - name: Wait until a one-shot task has stopped
-  ecs_task_info:
+  ecs_dl.deep_learning.ecs_task_info:
     cluster: ecs-dl
     task_arns: ["{{ run.task[0].taskArn }}"]
   register: predict
@@ -128,8 +128,6 @@ tasks:
           elements: dict
 """
 
-import os
-import sys
 from typing import Any
 
 try:
@@ -138,26 +136,13 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-try:
-    from ansible.module_utils.ecs_dl_ecs import (
-        cluster_exists,
-        connect,
-        describe_tasks,
-        list_container_instances,
-        list_task_arns,
-    )
-except ImportError:  # run as a plain script (tests): the repository's module_utils folder
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_ecs import (  # type: ignore[no-redef]
-        cluster_exists,
-        connect,
-        describe_tasks,
-        list_container_instances,
-        list_task_arns,
-    )
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    cluster_exists,
+    connect,
+    describe_tasks,
+    list_container_instances,
+    list_task_arns,
+)
 
 
 def summary(task: dict, instances: dict[str, str]) -> dict:

@@ -16,12 +16,12 @@ description:
     (C(deployment_name=NAME) or JSON), or when it names none and neither does the run this
     module belongs to (both then use the inventory's). A deployment named only in a vars file
     (C(-e @file)) is not recognised.
-  - Such a process is usually what an interrupted run left: ansible-core's workers run in
+  - Such a process is usually what an interrupted run left; ansible-core's workers run in
     sessions of their own, so a second Ctrl-C, which ends the main process at once, leaves the
     worker of the task in progress running without it. It goes on with its task (creating a
     resource after teardown.yml has deleted its kind) and then waits forever for the main
     process to take its result.
-  - With O(stop=true) each is sent SIGTERM (its whole process group: the module it runs too),
+  - With O(stop=true) each is sent SIGTERM (its whole process group, the module it runs too),
     then SIGKILL after O(timeout) seconds. teardown.yml does this first, so that nothing it
     removes is made again behind it.
   - With O(only_orphans=true) only the runs whose main process is gone are stopped (a worker
@@ -50,7 +50,7 @@ options:
 
 EXAMPLES = r"""
 - name: Stop what interrupted runs of the deployment left running
-  ecs_dl_stray_runs:
+  ecs_dl.deep_learning.ecs_dl_stray_runs:
     deployment_name: ecs-dl
     stop: true
   register: strays

@@ -32,7 +32,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Make sure Spot and Spot Fleet have their service-linked roles
-  iam_service_linked_role:
+  ecs_dl.deep_learning.iam_service_linked_role:
     aws_service_names: [spot.amazonaws.com, spotfleet.amazonaws.com]
 """
 

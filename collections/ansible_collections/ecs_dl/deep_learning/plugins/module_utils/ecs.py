@@ -1,6 +1,7 @@
 """ECS calls shared by the project's modules ecs_container_instance, ecs_container_instance_info,
 ecs_task_info and ecs_taskdefinition_revisions_info (each boto3 call in a small function, so
-unit tests replace it), and how they are retried.
+unit tests replace it), and how they are retried. The listings are botocore's paginators, through
+amazon.aws's paginated_query_with_retries (a failed page retries the whole listing).
 
 Every call is retried with AWSRetry's jittered backoff (amazon.aws's defaults: up to 10 tries,
 3 s first delay, doubling, at most 60 s) on throttling and on AWS's transient errors. Calls
@@ -14,11 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import (
+    paginated_query_with_retries,
+)
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 # AWSRetry knows throttling by EC2's and the query APIs' names (RequestLimitExceeded,
 # Throttling); ECS, a JSON API, answers ThrottlingException, which it has to be told.
 THROTTLING_CODES = ["ThrottlingException"]
+retry_throttling = AWSRetry.jittered_backoff(catch_extra_error_codes=THROTTLING_CODES)
 # For the calls on a cluster known to exist: ClusterNotFoundException means "not yet".
 retry_on_known_cluster = AWSRetry.jittered_backoff(
     catch_extra_error_codes=[*THROTTLING_CODES, "ClusterNotFoundException"]
@@ -27,9 +32,7 @@ retry_on_known_cluster = AWSRetry.jittered_backoff(
 
 def connect(module: Any, service: str = "ecs") -> Any:
     """A client whose calls made with aws_retry=True retry throttling (ThrottlingException too)."""
-    return module.client(
-        service, retry_decorator=AWSRetry.jittered_backoff(catch_extra_error_codes=THROTTLING_CODES)
-    )
+    return module.client(service, retry_decorator=retry_throttling)
 
 
 def cluster_exists(ecs: Any, cluster: str) -> bool:
@@ -39,14 +42,9 @@ def cluster_exists(ecs: Any, cluster: str) -> bool:
 
 def list_container_instances(ecs: Any, cluster: str) -> list[dict]:
     """The cluster's container instances, described (ARN, ec2InstanceId, status, ...)."""
-    arns: list[str] = []
-    params: dict[str, Any] = {"cluster": cluster}
-    while True:
-        page = retry_on_known_cluster(ecs.list_container_instances)(**params)
-        arns.extend(page.get("containerInstanceArns", []))
-        if not page.get("nextToken"):
-            break
-        params["nextToken"] = page["nextToken"]
+    arns = paginated_query_with_retries(
+        ecs, "list_container_instances", retry_decorator=retry_on_known_cluster, cluster=cluster
+    ).get("containerInstanceArns", [])
     described: list[dict] = []
     for start in range(0, len(arns), 100):
         response = retry_on_known_cluster(ecs.describe_container_instances)(
@@ -58,15 +56,10 @@ def list_container_instances(ecs: Any, cluster: str) -> list[dict]:
 
 def list_task_arns(ecs: Any, cluster: str, **filters: Any) -> list[str]:
     """ListTasks of a cluster with its filters (serviceName, family, startedBy, desiredStatus)."""
-    arns: list[str] = []
     params: dict[str, Any] = {"cluster": cluster, **{k: v for k, v in filters.items() if v}}
-    while True:
-        page = retry_on_known_cluster(ecs.list_tasks)(**params)
-        arns.extend(page.get("taskArns", []))
-        if not page.get("nextToken"):
-            break
-        params["nextToken"] = page["nextToken"]
-    return arns
+    return paginated_query_with_retries(
+        ecs, "list_tasks", retry_decorator=retry_on_known_cluster, **params
+    ).get("taskArns", [])
 
 
 def describe_tasks(ecs: Any, cluster: str, arns: list[str]) -> list[dict]:
@@ -83,13 +76,13 @@ def describe_tasks(ecs: Any, cluster: str, arns: list[str]) -> list[dict]:
 
 def list_task_definition_arns(ecs: Any, family: str, status: str = "ACTIVE") -> list[str]:
     """The task definition ARNs of one family (exactly that family, not the prefix) by status."""
-    arns: list[str] = []
-    params: dict[str, Any] = {"familyPrefix": family, "status": status, "sort": "ASC"}
-    while True:
-        page = ecs.list_task_definitions(aws_retry=True, **params)
-        arns.extend(page.get("taskDefinitionArns", []))
-        if not page.get("nextToken"):
-            break
-        params["nextToken"] = page["nextToken"]
+    arns = paginated_query_with_retries(
+        ecs,
+        "list_task_definitions",
+        retry_decorator=retry_throttling,
+        familyPrefix=family,
+        status=status,
+        sort="ASC",
+    ).get("taskDefinitionArns", [])
     # familyPrefix is a prefix: ecs-dl-train would also list ecs-dl-training.
     return [arn for arn in arns if arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] == family]

@@ -27,7 +27,7 @@ extends_documentation_fragment:
 
 EXAMPLES = r"""
 - name: Wait until every fleet instance is an ACTIVE container instance
-  ecs_container_instance_info:
+  ecs_dl.deep_learning.ecs_container_instance_info:
     cluster: ecs-dl
   register: cluster_instances
   until: >-
@@ -62,8 +62,6 @@ container_instances:
       type: int
 """
 
-import os
-import sys
 from typing import Any
 
 try:
@@ -72,16 +70,13 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
-try:
-    from ansible.module_utils.ecs_dl_ecs import cluster_exists, list_container_instances
-    from ansible.module_utils.ecs_dl_ecs import connect as connect_client
-except ImportError:  # run as a plain script (tests): the repository's module_utils folder
-    sys.path.insert(
-        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils")
-    )
-    from ecs_dl_ecs import cluster_exists, list_container_instances  # type: ignore[no-redef]
-    from ecs_dl_ecs import connect as connect_client  # type: ignore[no-redef]
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    cluster_exists,
+    list_container_instances,
+)
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
+    connect as connect_client,
+)
 
 
 def connect(module: AnsibleAWSModule) -> Any:

@@ -10,7 +10,7 @@ them all and returns the errors and the warnings separately.
 Only ``validate_model_source`` looks beyond its arguments: at the model's files on this
 machine (the control machine, where the models role reads them).
 
-Used by library/ecs_dl_preflight.py (``checks: inputs``) and by the unit tests.
+Used by the module ecs_dl_preflight (``checks: inputs``) and by the unit tests.
 """
 
 from __future__ import annotations
