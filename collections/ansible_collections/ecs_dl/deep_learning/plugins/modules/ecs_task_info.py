@@ -13,8 +13,8 @@ description:
   - Lists (C(ListTasks)) and describes (C(DescribeTasks)) the tasks of an ECS cluster, filtered
     by service, task definition family, startedBy and desired status, or given by ARN; adds to
     each the EC2 instance id of its container instance (C(DescribeContainerInstances)).
-  - Used to wait (C(until)/C(retries)) for a service's task to be C(RUNNING) and for a one-shot
-    task to be C(STOPPED), and to read its exit code. community.aws has ecs_task (run, start,
+  - With O(wait), waits until a task is C(RUNNING) (a service's) or every task has C(STOPPED)
+    (a one-shot task, before reading its exit code). community.aws has ecs_task (run, start,
     stop) but no module that describes tasks.
   - A cluster that does not exist has no tasks.
 options:
@@ -33,12 +33,34 @@ options:
     description: Only the tasks of this task definition family.
     type: str
   started_by:
-    description: Only the tasks started with this startedBy value.
+    description:
+      - Only the tasks started with this startedBy value (a service's tasks of one deployment
+        have the deployment's id).
+      - ListTasks takes startedBy only as its one filter; with O(service_name) or O(family) the
+        tasks listed are kept by their startedBy here instead.
     type: str
   desired_status:
     description: Only the tasks with this desired status (ECS lists C(RUNNING) when omitted).
     type: str
     choices: [RUNNING, PENDING, STOPPED]
+  wait:
+    description:
+      - Look again (every O(wait_delay) seconds, at most O(wait_timeout) seconds) until a task
+        found is C(RUNNING) (its last status), or until every task found is C(STOPPED).
+      - With O(task_arns), C(STOPPED) also waits for ECS to describe each task given (right
+        after it is started, DescribeTasks may not know it yet). Without, the tasks are listed
+        anew each time, and no task found is every task stopped.
+      - When the time is up, the module fails, returning RV(tasks) as last seen.
+    type: str
+    choices: [RUNNING, STOPPED]
+  wait_timeout:
+    description: How long O(wait) waits, in seconds.
+    type: int
+    default: 300
+  wait_delay:
+    description: Seconds between two looks while O(wait) waits.
+    type: int
+    default: 2
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -46,29 +68,28 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Wait until the Jupyter service's task runs
+- name: Wait until a task of the Jupyter service's new deployment runs
   ecs_dl.deep_learning.ecs_task_info:
     cluster: ecs-dl
     service_name: ecs-dl-jupyter
+    started_by: "{{ deployment_id }}"
+    wait: RUNNING
+    wait_timeout: 300
   register: jupyter_tasks
-  until: jupyter_tasks.tasks | selectattr('last_status', 'eq', 'RUNNING') | list | length > 0
-  retries: 60
-  delay: 5
 
-- name: Wait until a one-shot task has stopped
+- name: Wait until a one-shot task has stopped, then read its exit code
   ecs_dl.deep_learning.ecs_task_info:
     cluster: ecs-dl
-    task_arns: ["{{ run.task[0].taskArn }}"]
+    task_arns: ["{{ started.tasks[0].arn }}"]
+    wait: STOPPED
+    wait_timeout: 600
   register: predict
-  until: predict.tasks[0].last_status == 'STOPPED'
-  retries: 120
-  delay: 5
 """
 
 RETURN = r"""
 tasks:
-  description: The tasks, oldest first.
-  returned: always
+  description: The tasks, oldest first (with O(wait), as the last look saw them).
+  returned: always, and when O(wait) gives up
   type: list
   elements: dict
   contains:
@@ -140,61 +161,64 @@ from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
     cluster_exists,
     connect,
     describe_tasks,
+    every_task_stopped,
     list_container_instances,
     list_task_arns,
+    task_summary,
+    wait_until,
 )
 
 
 def summary(task: dict, instances: dict[str, str]) -> dict:
-    return {
-        "arn": task["taskArn"],
-        "id": task["taskArn"].rsplit("/", 1)[-1],
-        "task_definition_arn": task.get("taskDefinitionArn"),
-        "last_status": task.get("lastStatus"),
-        "desired_status": task.get("desiredStatus"),
-        "group": task.get("group"),
-        "started_by": task.get("startedBy"),
-        "stopped_reason": task.get("stoppedReason", ""),
-        "stop_code": task.get("stopCode"),
-        "created_at": str(task.get("createdAt", "")),
-        "container_instance_arn": task.get("containerInstanceArn"),
-        "ec2_instance_id": instances.get(task.get("containerInstanceArn") or ""),
-        "containers": [
-            {
-                "name": container.get("name"),
-                "last_status": container.get("lastStatus"),
-                "exit_code": container.get("exitCode"),
-                "reason": container.get("reason", ""),
-                "network_bindings": container.get("networkBindings", []),
-            }
-            for container in task.get("containers", [])
-        ],
-    }
+    """task_summary, with the EC2 instance id of the task's container instance."""
+    found = task_summary(task)
+    found["ec2_instance_id"] = instances.get(task.get("containerInstanceArn") or "")
+    return found
 
 
 def find_tasks(ecs: Any, params: dict) -> list[dict]:
     cluster = params["cluster"]
     if not cluster_exists(ecs, cluster):
         return []
-    arns = params["task_arns"]
+    arns, started_by = params["task_arns"], params["started_by"]
+    # ListTasks takes startedBy only alone: with another filter, it is applied here.
+    keep_started_by = started_by if params["service_name"] or params["family"] else None
     if arns is None:
         arns = list_task_arns(
             ecs,
             cluster,
             serviceName=params["service_name"],
             family=params["family"],
-            startedBy=params["started_by"],
+            startedBy=None if keep_started_by else started_by,
             desiredStatus=params["desired_status"],
         )
     if not arns:
         return []
     tasks = describe_tasks(ecs, cluster, arns)
+    if keep_started_by:
+        tasks = [task for task in tasks if task.get("startedBy") == keep_started_by]
     instances = {
         ci["containerInstanceArn"]: ci.get("ec2InstanceId")
         for ci in list_container_instances(ecs, cluster)
     }
     found = [summary(task, instances) for task in tasks]
     return sorted(found, key=lambda task: (task["created_at"], task["arn"]))
+
+
+def waited_for(params: dict, found: list[dict]) -> bool:
+    """Whether `found` is what O(wait) waits for."""
+    if params["wait"] == "RUNNING":
+        return any(task["last_status"] == "RUNNING" for task in found)
+    last_status = {task["id"]: task["last_status"] for task in found}
+    return every_task_stopped(last_status, params["task_arns"])
+
+
+def not_yet(params: dict, found: list[dict]) -> str:
+    """What a wait that gave up saw, for its message."""
+    statuses = ", ".join(f"{task['id']} {task['last_status']}" for task in found) or "none"
+    if params["wait"] == "RUNNING":
+        return f"no task RUNNING within {params['wait_timeout']} s (tasks: {statuses})"
+    return f"not every task STOPPED within {params['wait_timeout']} s (tasks: {statuses})"
 
 
 def main() -> None:
@@ -206,14 +230,33 @@ def main() -> None:
             family=dict(type="str"),
             started_by=dict(type="str"),
             desired_status=dict(type="str", choices=["RUNNING", "PENDING", "STOPPED"]),
+            wait=dict(type="str", choices=["RUNNING", "STOPPED"]),
+            wait_timeout=dict(type="int", default=300),
+            wait_delay=dict(type="int", default=2),
         ),
         supports_check_mode=True,
     )
+    params = module.params
+    if params["wait_timeout"] < 0 or params["wait_delay"] < 1:
+        module.fail_json(msg="wait_timeout: 0 or more seconds; wait_delay: 1 or more seconds")
     ecs = connect(module, "ecs")
     try:
-        found = find_tasks(ecs, module.params)
+        if params["wait"] is None:
+            found, done = find_tasks(ecs, params), True
+        else:
+            found, done = wait_until(
+                lambda: find_tasks(ecs, params),
+                lambda found: waited_for(params, found),
+                timeout=params["wait_timeout"],
+                delay=params["wait_delay"],
+            )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        module.fail_json_aws(e, msg=f"tasks of ECS cluster {module.params['cluster']}")
+        module.fail_json_aws(e, msg=f"tasks of ECS cluster {params['cluster']}")
+    if not done:
+        module.fail_json(
+            msg=f"ECS cluster {params['cluster']}: {not_yet(params, found)}",
+            tasks=found,
+        )
     module.exit_json(changed=False, tasks=found)
 
 
