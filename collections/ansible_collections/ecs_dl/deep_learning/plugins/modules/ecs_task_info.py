@@ -49,7 +49,7 @@ options:
         found is C(RUNNING) (its last status), or until every task found is C(STOPPED).
       - With O(task_arns), C(STOPPED) also waits for ECS to describe each task given (right
         after it is started, DescribeTasks may not know it yet). Without, the tasks are listed
-        anew each time, and no task found is every task stopped.
+        anew at each look, and finding none counts as all of them stopped.
       - When the time is up, the module fails, returning RV(tasks) as last seen.
     type: str
     choices: [RUNNING, STOPPED]
