@@ -14,8 +14,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import count_templates  # noqa: E402
 
 # The count when the roles' long Jinja moved into filter plugins and vars (issue 16, item 3), down
-# from 57. Lower it when more go; a new long template belongs in a filter plugin or in vars.
-CEILING = 53
+# from 57: 12 in roles others were changing then (dist_train, run_task, spot_fleet), the rest
+# messages of prose with a few values in them, one shell pipeline (local_stack's base image) and
+# one local-target ternary (outputs). Lower it when more go; a new long template belongs in a
+# filter plugin or in vars.
+CEILING = 28
 
 LONG = "x" * 200
 
