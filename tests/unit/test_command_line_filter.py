@@ -31,6 +31,32 @@ def test_what_is_not_a_command_is_refused(command, message):
         with_option(command, "--epochs", 1)
 
 
+with_options = command_line.FilterModule().filters()["with_options"]
+
+
+def test_with_options_sets_each_option_in_order():
+    options = {"--epochs": 3, "--output": "s3://m/trained/x", "--batch-size": 32}
+    assert with_options(COMMAND, options) == [
+        "train", "--dataset", "digits", "--epochs", "3", "--output", "s3://m/trained/x",
+        "--batch-size", "32",
+    ]  # fmt: skip
+    assert with_options(COMMAND, {}) == COMMAND
+    assert COMMAND[4] == "10", "the task definition's command is left as it was"
+
+
+@pytest.mark.parametrize(
+    ("command", "options", "message"),
+    [
+        ("train --epochs 3", {"--epochs": 1}, "not a command"),
+        (["train"], [("--epochs", 1)], "not a mapping of options"),
+        (["train", "--epochs"], {"--epochs": 1}, "ends the command"),
+    ],
+)
+def test_with_options_refuses_what_is_not_a_command_or_options(command, options, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        with_options(command, options)
+
+
 without_option = command_line.FilterModule().filters()["without_option"]
 
 

@@ -4,11 +4,14 @@
 
 - ``command | with_option('--epochs', 5)``: the command with the value after ``--epochs``
   replaced (the option and value added at the end when the command has none).
+- ``command | with_options({'--epochs': 5, '--output': 's3://...'})``: with_option for each
+  option of the mapping, in its order.
 - ``command | without_option('--data')``: the command without ``--data`` and its value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -32,6 +35,16 @@ def with_option(command: Any, option: str, value: Any) -> list[str]:
     return result
 
 
+def with_options(command: Any, options: Any) -> list[str]:
+    _check(command, "with_options")
+    if not isinstance(options, Mapping):
+        raise AnsibleFilterError(f"with_options: not a mapping of options: {options!r}")
+    result = list(command)
+    for option, value in options.items():
+        result = with_option(result, option, value)
+    return result
+
+
 def without_option(command: Any, option: str) -> list[str]:
     _check(command, "without_option")
     result = list(command)
@@ -45,4 +58,8 @@ def without_option(command: Any, option: str) -> list[str]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"with_option": with_option, "without_option": without_option}
+        return {
+            "with_option": with_option,
+            "with_options": with_options,
+            "without_option": without_option,
+        }
