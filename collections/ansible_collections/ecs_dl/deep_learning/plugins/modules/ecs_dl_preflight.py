@@ -72,9 +72,14 @@ options:
     type: bool
     default: false
   local_target:
-    description: The deployment goes to the local target (moto); O(endpoint_url) is then required.
+    description:
+      - The deployment goes to a target that stands for AWS on this machine (the local target,
+        moto) and must never reach AWS; O(endpoint_url) is then required, and O(source_cidr) may
+        be empty (only loopback reaches it).
+      - The preflight role gives it as O(endpoint_required) (preflight_endpoint_required).
     type: bool
     default: false
+    aliases: [endpoint_required]
   jupyter_port:
     description: Host port of Jupyter on the instance.
     type: raw
@@ -604,7 +609,7 @@ def main() -> None:
         spot_fleet_target_capacity=dict(type="raw"),
         source_cidr=dict(type="raw"),
         allow_open_source_cidr=dict(type="bool", default=False),
-        local_target=dict(type="bool", default=False),
+        local_target=dict(type="bool", default=False, aliases=["endpoint_required"]),
         jupyter_port=dict(type="raw"),
         container_ssh_port=dict(type="raw"),
         model_source=dict(type="raw"),
