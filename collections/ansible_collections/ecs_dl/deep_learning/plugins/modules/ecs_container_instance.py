@@ -18,7 +18,10 @@ description:
     sized for the instance type.
   - Idempotent - the cluster's container instances are listed first and an instance that is
     already registered is left alone (moto makes a duplicate when registering twice).
-  - On real AWS the ECS agent registers the instances itself; this module is not needed there.
+  - On real AWS the ECS agent registers the instances itself. Deregistering is needed there too -
+    ECS does not deregister a terminated instance whose agent had disconnected, and
+    C(delete_cluster) refuses a cluster that has container instances - so the cluster role runs
+    it with I(state=absent) before deleting the cluster.
 options:
   cluster:
     description: Name or ARN of the ECS cluster.
