@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.jinja_values import jinja_int
 
 GONE = (-1, 404, 410)
 _URI_LEAD = re.compile(r"^Status code was -1 and not .200.: ")
@@ -31,21 +32,10 @@ def _results(results: Any, name: str) -> list[Mapping[str, Any]]:
     return list(results)
 
 
-def _status(value: Any) -> int | None:
-    """The status as Jinja's int filter reads it (a float's whole part), None when no number."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError, OverflowError):
-            return None
-
-
 def unreachable_downloads(results: Any) -> list[str]:
     problems = []
     for head in _results(results, "unreachable_downloads"):
-        if _status(head.get("status")) in GONE:
+        if jinja_int(head.get("status"), None) in GONE:
             why = str(head["msg"]) if "msg" in head else f"HTTP {head.get('status')}"
             problems.append(f"cannot download {head['item']['source']} ({_URI_LEAD.sub('', why)})")
     return problems

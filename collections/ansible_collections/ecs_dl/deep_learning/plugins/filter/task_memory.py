@@ -16,17 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-
-
-def _as_int(value: Any) -> int:
-    """Jinja's int filter: the number, or its float's whole part, or 0."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError, OverflowError):
-            return 0
+from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.jinja_values import jinja_int
 
 
 def memory_limit_problems(
@@ -38,7 +28,7 @@ def memory_limit_problems(
     problems = []
     for key in families:
         hard = str(memory[key]).strip() if key in memory else ""
-        soft = _as_int(reservation.get(key, 0))
+        soft = jinja_int(reservation.get(key, 0), 0)
         if not re.fullmatch("[0-9]+", hard):
             problems.append(f"{name}.{key}={hard}: not a whole number of MiB")
         elif int(hard) <= soft:
