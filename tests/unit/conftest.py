@@ -76,12 +76,33 @@ def agent_module() -> Iterator[Any]:
         sys.modules.pop("ecs_agent", None)
 
 
+def moto_client(service: str, endpoint: str) -> Any:
+    """A boto3 client of a moto endpoint."""
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, **CREDENTIALS)
+
+
+def join_instances(ec2: Any, ecs: Any, cluster: str, count: int, cpu: int, memory: int) -> None:
+    """Create `cluster` and register `count` new EC2 instances as its container instances, each
+    with `cpu` units and `memory` MiB, as the ECS agent would."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    ecs.create_cluster(clusterName=cluster)
+    for instance in ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count)["Instances"]:
+        ecs.register_container_instance(
+            cluster=cluster,
+            instanceIdentityDocument=json.dumps(
+                {"instanceId": instance["InstanceId"], "region": REGION}
+            ),
+            totalResources=[
+                {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": memory},
+            ],
+        )
+
+
 @pytest.fixture(scope="module")
 def aws(moto_endpoint: str) -> Callable[[str], Any]:
     """boto3 clients of the moto endpoint, by service name."""
-    return lambda service: boto3.client(
-        service, endpoint_url=moto_endpoint, region_name=REGION, **CREDENTIALS
-    )
+    return lambda service: moto_client(service, moto_endpoint)
 
 
 @pytest.fixture(scope="module")

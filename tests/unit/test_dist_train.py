@@ -12,7 +12,6 @@ tasks, stops those ECS wants stopped, and kills a worker when told to.
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 import subprocess
@@ -23,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import moto_launcher
 from tests.integration.conftest import failure_message
+from tests.unit.conftest import join_instances, moto_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "tests" / "integration" / "playbooks" / "dist_train.yml"
@@ -41,37 +40,18 @@ def endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service, region_name="us-east-1", endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def ecs(endpoint: str) -> Any:
     """The cluster `dist-unit` with two container instances, the train-dist task definition,
     the models bucket and the log group."""
-    ec2, ecs = client("ec2", endpoint), client("ecs", endpoint)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ecs.create_cluster(clusterName=DN)
-    for instance in ec2.run_instances(ImageId=image, MinCount=2, MaxCount=2)["Instances"]:
-        ecs.register_container_instance(
-            cluster=DN,
-            instanceIdentityDocument=json.dumps(
-                {"instanceId": instance["InstanceId"], "region": "us-east-1"}
-            ),
-            totalResources=[
-                {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
-                {"name": "MEMORY", "type": "INTEGER", "integerValue": 8192},
-            ],
-        )
+    ec2, ecs = moto_client("ec2", endpoint), moto_client("ecs", endpoint)
+    join_instances(ec2, ecs, DN, count=2, cpu=4096, memory=8192)
     ecs.register_task_definition(
         family=f"{DN}-train-dist",
         containerDefinitions=[{"name": "train", "image": "x:1", "memoryReservation": 64}],
     )
-    client("s3", endpoint).create_bucket(Bucket=BUCKET)
-    client("logs", endpoint).create_log_group(logGroupName=f"/ecs/{DN}")
+    moto_client("s3", endpoint).create_bucket(Bucket=BUCKET)
+    moto_client("logs", endpoint).create_log_group(logGroupName=f"/ecs/{DN}")
     return ecs
 
 
@@ -88,7 +68,7 @@ class Agent(threading.Thread):
 
     def __init__(self, endpoint: str, kill_after: float | None) -> None:
         super().__init__(daemon=True)
-        self.ecs, self.logs = client("ecs", endpoint), client("logs", endpoint)
+        self.ecs, self.logs = moto_client("ecs", endpoint), moto_client("logs", endpoint)
         self.kill_after = kill_after
         self.victim: str | None = None
         self.done = threading.Event()

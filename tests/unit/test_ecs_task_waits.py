@@ -10,7 +10,6 @@ SubmitTaskStateChange, as the local ECS agent does. The modules run as Ansible r
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from ansible_collections.ecs_dl.deep_learning.plugins.module_utils.ecs import (
 )
 
 from tests.conftest import moto_launcher
+from tests.unit.conftest import join_instances
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +36,7 @@ def cluster(aws: Callable[[str], Any], name: str) -> Any:
     """A cluster with one container instance and the task definition `<name>-job` (container
     `train`); returns the ECS client."""
     ec2, ecs = aws("ec2"), aws("ecs")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-    ecs.create_cluster(clusterName=name)
-    ecs.register_container_instance(
-        cluster=name,
-        instanceIdentityDocument=json.dumps(
-            {"instanceId": instance["InstanceId"], "region": "us-east-1"}
-        ),
-        totalResources=[
-            {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
-            {"name": "MEMORY", "type": "INTEGER", "integerValue": 8192},
-        ],
-    )
+    join_instances(ec2, ecs, name, count=1, cpu=4096, memory=8192)
     ecs.register_task_definition(
         family=f"{name}-job",
         containerDefinitions=[{"name": "train", "image": "x:1", "memoryReservation": 64}],

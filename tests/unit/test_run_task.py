@@ -8,7 +8,6 @@ that never starts, and one whose stand-in agent runs it until it is told to stop
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -18,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import moto_launcher
 from tests.integration.conftest import failure_message
+from tests.unit.conftest import join_instances, moto_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "tests" / "integration" / "playbooks" / "run_task.yml"
@@ -35,29 +34,11 @@ def endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service, region_name="us-east-1", endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def ecs(endpoint: str) -> Any:
     """A cluster with one container instance and the `slow` task definition."""
-    ec2, ecs = client("ec2", endpoint), client("ecs", endpoint)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-    ecs.create_cluster(clusterName=CLUSTER)
-    document = {"instanceId": instance["InstanceId"], "region": "us-east-1"}
-    ecs.register_container_instance(
-        cluster=CLUSTER,
-        instanceIdentityDocument=json.dumps(document),
-        totalResources=[
-            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
-            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096},
-        ],
-    )
+    ec2, ecs = moto_client("ec2", endpoint), moto_client("ecs", endpoint)
+    join_instances(ec2, ecs, CLUSTER, count=1, cpu=2048, memory=4096)
     ecs.register_task_definition(
         family="slow",
         containerDefinitions=[
