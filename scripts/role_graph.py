@@ -55,15 +55,47 @@ def plays(playbook: str) -> list[str]:
     return lines
 
 
+CONDITIONS = ("when", "that", "until", "changed_when", "failed_when")
+SKIPPED_KEYS = ("description", "short_description")
+EXPRESSION = re.compile(r"{{(.*?)}}|{%(.*?)%}", re.DOTALL)
+
+
+def expressions(path: Path) -> list[str]:
+    """The Jinja a file evaluates: in YAML, templated values and the bare conditions (not
+    comments or descriptions, or the prose around the expressions, which may name a variable); in a
+    template, its expressions and statements."""
+    text = path.read_text()
+    if path.suffix == ".j2":
+        text = re.sub(r"{#.*?#}", "", text, flags=re.DOTALL)
+        return ["".join(match) for match in EXPRESSION.findall(text)]
+    found: list[str] = []
+
+    def walk(node: object, key: str | None) -> None:
+        if isinstance(node, dict):
+            for child_key, child in node.items():
+                if child_key not in SKIPPED_KEYS:
+                    walk(child, str(child_key))
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, key)
+        elif isinstance(node, str):
+            if key in CONDITIONS:
+                found.append(node)
+            found.extend("".join(match) for match in EXPRESSION.findall(node))
+
+    walk(yaml.safe_load(text), None)
+    return found
+
+
 def edges() -> list[str]:
-    """producer -> consumer: the producer's variables the consumer's files read."""
+    """producer -> consumer: the producer's variables the consumer's expressions read."""
     roles = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
     for reader in roles:
         for path in sorted((ROOT / "roles" / reader).rglob("*")):
             if not path.is_file() or path.suffix not in (".yml", ".j2"):
                 continue
-            text = path.read_text()
+            text = "\n".join(expressions(path))
             for producer in roles:
                 if producer == reader:
                     continue
@@ -80,7 +112,10 @@ def render() -> str:
     out: list[str] = []
     for playbook in PLAYBOOKS:
         out += plays(playbook) + [""]
-    out.append("variables of one role (owner) that another role's files name (owner -> in: names)")
+    out.append(
+        "variables of one role (owner) that another role's expressions read (owner -> in: names);"
+    )
+    out.append("the playbooks give every other input at the import site (vars: above)")
     out += edges()
     return "\n".join(["```text", *out, "```"])
 

@@ -90,6 +90,6 @@ def task_policy(
         "task-policy.json.j2",
         settings,
         item=role,
-        storage_bucket_names=buckets,
-        storage_log_group_name=log_group,
+        iam_bucket_names=buckets,
+        iam_log_group_name=log_group,
     )

@@ -23,8 +23,11 @@ def test_the_image_the_definitions_and_the_user_data_name_one_uid() -> None:
     definitions = yaml.safe_load((REPO / "roles/task_definitions/defaults/main.yml").read_text())
     assert str(definitions["task_definitions_user"]) == CONTAINER_UID
 
-    # spot_fleet runs before task_definitions is in scope: its fallback must be the same uid
-    fleet = (REPO / "roles/spot_fleet/defaults/main.yml").read_text()
-    fallback = re.search(r"task_definitions_user \| default\('(\d+)'\)", fleet)
-    assert fallback and fallback.group(1) == CONTAINER_UID, fleet
+    # site.yml gives spot_fleet the uid in a play before task_definitions is in scope: its
+    # fallback must be the same uid
+    site = (REPO / "playbooks/site.yml").read_text()
+    fallback = re.search(
+        r"spot_fleet_imds_blocked_uids: .*task_definitions_user \| default\('(\d+)'\)", site
+    )
+    assert fallback and fallback.group(1) == CONTAINER_UID, site
     assert int(CONTAINER_UID) > 60000  # above the UID_MAX of Debian's accounts

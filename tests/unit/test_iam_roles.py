@@ -148,9 +148,10 @@ def test_each_task_definition_family_has_its_own_task_role() -> None:
     task_roles = {role["name"] for role in SETTINGS["iam_task_roles"]}
     named = {}
     for key, expression in arns.items():
-        # "{{ iam_role_arns[deployment_name ~ '-predict-task'] | default('') }}"
+        # "{{ task_definitions_iam_role_arns[deployment_name ~ '-predict-task'] | default('') }}"
         found = re.fullmatch(
-            r"\{\{ iam_role_arns\[deployment_name ~ '(-[a-z-]+)'\] \| default\(''\) \}\}",
+            r"\{\{ task_definitions_iam_role_arns\[deployment_name ~ '(-[a-z-]+)'\]"
+            r" \| default\(''\) \}\}",
             expression,
         )
         assert found, expression
