@@ -442,3 +442,21 @@ def test_settings_refuse_what_they_do_not_know(compat_endpoint: str) -> None:
         settings(compat_endpoint, shutting_down_typo=1)
     assert raised.value.code == 400
     assert "shutting_down_seconds" in raised.value.read().decode()
+
+
+def test_efs_answers_its_first_tagging_calls_as_aws_does(compat_endpoint: str) -> None:
+    """community.aws.efs reads and writes a file system's tags with DescribeTags, CreateTags and
+    DeleteTags; they share the tags of ListTagsForResource."""
+    efs = client("efs", compat_endpoint)
+    system = efs.create_file_system(
+        CreationToken="compat-tags", Tags=[{"Key": "Deployment", "Value": "d"}]
+    )["FileSystemId"]
+    assert efs.describe_tags(FileSystemId=system)["Tags"] == [{"Key": "Deployment", "Value": "d"}]
+    efs.create_tags(FileSystemId=system, Tags=[{"Key": "Name", "Value": "n"}])
+    listed = efs.list_tags_for_resource(ResourceId=system)["Tags"]
+    assert {t["Key"]: t["Value"] for t in listed} == {"Deployment": "d", "Name": "n"}
+    efs.delete_tags(FileSystemId=system, TagKeys=["Deployment"])
+    assert efs.describe_tags(FileSystemId=system)["Tags"] == [{"Key": "Name", "Value": "n"}]
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        efs.describe_tags(FileSystemId="fs-00000000")
+    assert missing.value.response["Error"]["Code"] == "FileSystemNotFound"

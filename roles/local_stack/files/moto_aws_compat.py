@@ -148,6 +148,7 @@ def apply() -> list[str]:
     _add_ec2_termination_dependencies()
     _enforce_iam_for_temporary_credentials()
     _place_by_memory_reservation()
+    _add_efs_legacy_tags()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -163,6 +164,7 @@ def apply() -> list[str]:
         "ec2-shutting-down-dependency-violation",
         "iam-enforced-for-temporary-credentials",
         "ecs-placement-by-memory-reservation",
+        "efs-legacy-tag-calls",
     ]
 
 
@@ -1053,3 +1055,41 @@ def _add_ec2_termination_dependencies() -> None:
         return original_delete_subnet(self, subnet_id)
 
     SubnetBackend.delete_subnet = delete_subnet  # type: ignore[method-assign]
+
+
+def _add_efs_legacy_tags() -> None:
+    """EFS's first tagging calls, DescribeTags, CreateTags and DeleteTags on a file system
+    (GET /2015-02-01/tags/ID/, POST /2015-02-01/create-tags/ID, POST .../delete-tags/ID), which
+    AWS still answers and community.aws.efs uses: moto has only their successors
+    (ListTagsForResource, TagResource, UntagResource). Same tags, same store."""
+    from moto.efs import urls as efs_urls
+    from moto.efs.responses import EFSResponse
+
+    def describe_tags(self: Any) -> Any:
+        file_system_id = self._get_param("FileSystemId")
+        self.efs_backend.describe_file_systems(file_system_id=file_system_id)  # FileSystemNotFound
+        tags = self.efs_backend.list_tags_for_resource(file_system_id)
+        return json.dumps({"Tags": tags}), {"Content-Type": "application/json"}
+
+    def create_tags(self: Any) -> Any:
+        file_system_id = self._get_param("FileSystemId")
+        self.efs_backend.describe_file_systems(file_system_id=file_system_id)
+        tags = {tag["Key"]: tag.get("Value", "") for tag in self._get_param("Tags") or []}
+        self.efs_backend.tag_resource(file_system_id, tags)
+        return "", {"status": 204}
+
+    def delete_tags(self: Any) -> Any:
+        file_system_id = self._get_param("FileSystemId")
+        self.efs_backend.describe_file_systems(file_system_id=file_system_id)
+        self.efs_backend.untag_resource(file_system_id, self._get_param("TagKeys") or [])
+        return "", {"status": 204}
+
+    EFSResponse.describe_tags = describe_tags  # type: ignore[attr-defined]
+    EFSResponse.create_tags = create_tags  # type: ignore[attr-defined]
+    EFSResponse.delete_tags = delete_tags  # type: ignore[attr-defined]
+    for path in (
+        "/2015-02-01/tags/<file_system_id>/",
+        "/2015-02-01/create-tags/<file_system_id>",
+        "/2015-02-01/delete-tags/<file_system_id>",
+    ):
+        efs_urls.url_paths[path] = efs_urls.response.dispatch
