@@ -3,6 +3,7 @@
     ecsdl classify --model PREFIX IMAGE...     (also installed as `classify`)
     ecsdl train [--dataset digits] ...         (also installed as `train`)
     ecsdl import-tflite SOURCE PREFIX          (a TFLite classifier -> an MXNet checkpoint)
+    ecsdl archive-work FOLDER DEST             (a folder -> one tar.gz with its sha256)
 
 `ecsdl COMMAND --help` explains the command's options.
 """
@@ -24,6 +25,7 @@ COMMANDS = {
         "ecsdl.tflite_import",
         "convert a quantized TFLite image classifier into an MXNet checkpoint",
     ),
+    "archive-work": ("ecsdl.archive", "a folder as one tar.gz (S3 or a path), with its sha256"),
 }
 
 
