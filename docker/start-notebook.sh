@@ -16,6 +16,22 @@ case "${JUPYTER_PASSWORD_HASH:-}" in
     *) echo "start-notebook: JUPYTER_PASSWORD_HASH does not look like a jupyter_server.auth.passwd() hash (algorithm:...); refusing to start Jupyter" >&2
         exit 64 ;;
 esac
+# The work folder (on AWS the deployment's EFS file system, which outlives the task): the sample
+# notebooks are copied there on the first start only (a notebook the user deleted stays
+# deleted; one they changed is never overwritten), and `pip install --user` goes there when the
+# task definition says so (PYTHONUSERBASE), its site-packages made now so that a running kernel
+# sees what %pip puts there without a restart.
+work="${HOME}/work"
+marker="${work}/.ecsdl/notebooks-copied"
+if [ -d "${work}" ] && [ -w "${work}" ] && [ ! -e "${marker}" ]; then
+    cp -R -n /usr/local/share/ecsdl/notebooks/. "${work}/" \
+        && mkdir -p "${work}/.ecsdl" && : > "${marker}"
+fi
+if [ -n "${PYTHONUSERBASE:-}" ]; then
+    mkdir -p "$(python -c 'import site; print(site.getusersitepackages())')" "${PYTHONUSERBASE}/bin"
+    PATH="${PYTHONUSERBASE}/bin:${PATH}"
+    export PATH
+fi
 # The image sets MPLBACKEND=Agg for the command-line tools; the kernels must not inherit it, or
 # plt.show() in a notebook draws nothing (ipykernel's inline backend is the default without it).
 unset MPLBACKEND

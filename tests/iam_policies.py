@@ -83,6 +83,14 @@ def trust_policy(settings: dict[str, Any], role: dict[str, Any]) -> str:
     return render_template("trust-policy.json.j2", settings, item=role)
 
 
+WORK_FILE_SYSTEM_ARN = (
+    "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0"
+)
+WORK_ACCESS_POINT_ARN = (
+    "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0"
+)
+
+
 def task_policy(
     settings: dict[str, Any], role: dict[str, Any], buckets: dict[str, str], log_group: str
 ) -> str:
@@ -92,4 +100,6 @@ def task_policy(
         item=role,
         iam_bucket_names=buckets,
         iam_log_group_name=log_group,
+        iam_work_file_system_arn=WORK_FILE_SYSTEM_ARN,
+        iam_work_access_point_arn=WORK_ACCESS_POINT_ARN,
     )

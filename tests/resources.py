@@ -38,10 +38,13 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "ecs_tasks",
     "task_definitions",
     "ssm_parameters",
+    "efs_file_systems",
+    "efs_mount_targets",
+    "efs_access_points",
 )
 
 
-TASK_FAMILIES = ("jupyter", "predict", "train", "train-dist", "import")
+TASK_FAMILIES = ("jupyter", "predict", "train", "train-dist", "import", "work-archive")
 
 
 def task_definition_families(deployment_name: str) -> list[str]:
@@ -254,6 +257,36 @@ def _count_ecs(ecs: Any, deployment_name: str) -> dict[str, int]:
     }
 
 
+def workspace_name(deployment_name: str) -> str:
+    """The creation token (and tag Name) of a deployment's EFS file system and access point."""
+    return f"{deployment_name}-work"
+
+
+def _count_efs(efs: Any, deployment_name: str) -> dict[str, int]:
+    """The deployment's file systems (by creation token or Deployment tag), their mount targets
+    and their access points."""
+    systems = []
+    for page in efs.get_paginator("describe_file_systems").paginate():
+        for system in page.get("FileSystems", []):
+            tags = _tags(system.get("Tags"))
+            if system.get("LifeCycleState") in ("deleting", "deleted"):
+                continue
+            if (
+                system.get("CreationToken") == workspace_name(deployment_name)
+                or tags.get("Deployment") == deployment_name
+            ):
+                systems.append(system["FileSystemId"])
+    targets = points = 0
+    for system in systems:
+        targets += len(efs.describe_mount_targets(FileSystemId=system).get("MountTargets", []))
+        points += len(efs.describe_access_points(FileSystemId=system).get("AccessPoints", []))
+    return {
+        "efs_file_systems": len(systems),
+        "efs_mount_targets": targets,
+        "efs_access_points": points,
+    }
+
+
 def _count_ssm(ssm: Any, deployment_name: str) -> int:
     found = 0
     for page in ssm.get_paginator("describe_parameters").paginate(
@@ -313,6 +346,7 @@ def count_resources(
 
     counts.update(_count_ecs(client("ecs"), deployment_name))
     counts["ssm_parameters"] = _count_ssm(client("ssm"), deployment_name)
+    counts.update(_count_efs(client("efs"), deployment_name))
     return {name: counts.get(name, 0) for name in RESOURCE_TYPES}
 
 

@@ -114,10 +114,11 @@ def test_the_train_tasks_ask_for_a_gpu_and_jupyter_only_when_told(
     # the distributed job's workers get theirs through train.yml's overrides. Jupyter asks for
     # none by default: with one GPU per instance and one instance it would hold the only GPU and
     # every train task would wait for RESOURCE:GPU.
+    none = {"predict": [], "dist": [], "import": [], "archive": []}
     expected = {
-        "gpu": {"jupyter": [], "train": gpu, "predict": [], "dist": [], "import": []},
-        "gpu-jupyter": {"jupyter": gpu, "train": gpu, "predict": [], "dist": [], "import": []},
-        "cpu": {"jupyter": [], "train": [], "predict": [], "dist": [], "import": []},
+        "gpu": {"jupyter": [], "train": gpu, **none},
+        "gpu-jupyter": {"jupyter": gpu, "train": gpu, **none},
+        "cpu": {"jupyter": [], "train": [], **none},
     }[kind]
     assert asked == expected
 

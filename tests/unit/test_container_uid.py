@@ -27,7 +27,7 @@ def test_the_image_the_definitions_and_the_user_data_name_one_uid() -> None:
     # fallback must be the same uid
     site = (REPO / "playbooks/site.yml").read_text()
     fallback = re.search(
-        r"spot_fleet_imds_blocked_uids: .*task_definitions_user \| default\('(\d+)'\)", site
+        r"_site_container_uid: .*task_definitions_user \| default\('(\d+)'\)", site
     )
     assert fallback and fallback.group(1) == CONTAINER_UID, site
     assert int(CONTAINER_UID) > 60000  # above the UID_MAX of Debian's accounts

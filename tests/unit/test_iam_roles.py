@@ -22,7 +22,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.iam_policies import ECS_TASKS, role_settings, trust_policy
+from tests.iam_policies import (
+    ECS_TASKS,
+    WORK_ACCESS_POINT_ARN,
+    WORK_FILE_SYSTEM_ARN,
+    role_settings,
+    task_policy,
+    trust_policy,
+)
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 ACCOUNT = "210987654321"
@@ -80,7 +87,7 @@ def test_every_task_family_and_the_execution_are_ecs_roles() -> None:
     assert sorted(ECS_ROLES) == sorted(
         ["ecs-dl-task-execution"]
         + [f"ecs-dl-{family}-task" for family in ("jupyter", "predict", "train")]
-        + ["ecs-dl-train-dist-task", "ecs-dl-import-task"]
+        + ["ecs-dl-train-dist-task", "ecs-dl-import-task", "ecs-dl-work-archive-task"]
     )
 
 
@@ -177,3 +184,25 @@ def test_the_model_import_runs_in_the_family_whose_role_writes_the_models() -> N
     assert not any(
         entry.startswith("models/") for entry in by_name["ecs-dl-predict-task"]["s3_write"]
     )
+
+
+def test_only_jupyter_writes_the_workspace_and_the_archive_only_reads_it() -> None:
+    buckets = {"input": "in", "output": "out", "models": "models"}
+    mounting = {}
+    for role in SETTINGS["iam_task_roles"]:
+        document = json.loads(task_policy(SETTINGS, role, buckets, "/ecs/ecs-dl"))
+        efs = [
+            s for s in document["Statement"] if any("elasticfilesystem" in a for a in s["Action"])
+        ]
+        if efs:
+            mounting[role["name"]] = efs
+    assert sorted(mounting) == ["ecs-dl-jupyter-task", "ecs-dl-work-archive-task"]
+    condition = {"StringEquals": {"elasticfilesystem:AccessPointArn": WORK_ACCESS_POINT_ARN}}
+    (jupyter,) = mounting["ecs-dl-jupyter-task"]
+    assert jupyter["Action"] == ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    assert jupyter["Resource"] == WORK_FILE_SYSTEM_ARN and jupyter["Condition"] == condition
+    (archive,) = mounting["ecs-dl-work-archive-task"]
+    assert archive["Action"] == ["elasticfilesystem:ClientMount"]
+    assert archive["Resource"] == WORK_FILE_SYSTEM_ARN and archive["Condition"] == condition
+    assert BY_NAME["ecs-dl-work-archive-task"]["s3_write"] == ["output/work-archives/*"]
+    assert "s3_read" not in BY_NAME["ecs-dl-work-archive-task"]

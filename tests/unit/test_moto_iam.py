@@ -48,7 +48,7 @@ def task_role(deployment: str, family: str) -> str:
     return f"{deployment}-{family}-task"
 
 
-FAMILIES = ("jupyter", "predict", "train", "train-dist", "import")
+FAMILIES = ("jupyter", "predict", "train", "train-dist", "import", "work-archive")
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +210,13 @@ ACCESS = [
     ("jupyter", "get", "output", "predictions/earlier.json", True),
     ("jupyter", "get", "other-models", "models/m/m-symbol.json", False),
     ("jupyter", "put", "other-input", "samples/x.jpg", False),
+    # teardown's workspace archive: one archive out under work-archives/, nothing read.
+    ("work-archive", "put", "output", "work-archives/ecs-dl-work.tar.gz", True),
+    ("work-archive", "put", "output", "predictions/x.json", False),
+    ("work-archive", "get", "output", "predictions/earlier.json", False),
+    ("work-archive", "get", "input", "samples/chelsea.jpg", False),
+    ("work-archive", "put", "models", "models/m/m-0000.params", False),
+    ("work-archive", "put", "other-output", "work-archives/ecs-dl-work.tar.gz", False),
 ]
 
 

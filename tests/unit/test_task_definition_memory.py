@@ -38,6 +38,7 @@ FAMILIES = {
     "train": "train",
     "dist": "train-dist",
     "import": "import",
+    "archive": "work-archive",
 }
 
 
