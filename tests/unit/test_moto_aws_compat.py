@@ -442,3 +442,144 @@ def test_settings_refuse_what_they_do_not_know(compat_endpoint: str) -> None:
         settings(compat_endpoint, shutting_down_typo=1)
     assert raised.value.code == 400
     assert "shutting_down_seconds" in raised.value.read().decode()
+
+
+# -- fix 15: EFS, as the Jupyter task's volume needs it ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def efs(compat_endpoint: str) -> Any:
+    return client("efs", compat_endpoint)
+
+
+@pytest.fixture(scope="module")
+def file_system(efs: Any, ec2: Any) -> dict[str, Any]:
+    """An encrypted, tagged file system with a mount target (and its security group) in each of
+    two subnets, and the Jupyter access point (uid/gid 1000, /jupyter made 0755 for 1000)."""
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{n}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))
+    ]
+    group = ec2.create_security_group(GroupName="efs-nfs", Description="NFS", VpcId=vpc)["GroupId"]
+    made = efs.create_file_system(
+        CreationToken="compat-efs", Encrypted=True, Tags=[{"Key": "Name", "Value": "compat"}]
+    )
+    targets = [
+        efs.create_mount_target(
+            FileSystemId=made["FileSystemId"], SubnetId=subnet, SecurityGroups=[group]
+        )["MountTargetId"]
+        for subnet in subnets
+    ]
+    access_point = efs.create_access_point(
+        ClientToken="compat-jupyter",
+        FileSystemId=made["FileSystemId"],
+        PosixUser={"Uid": 1000, "Gid": 1000},
+        RootDirectory={
+            "Path": "/jupyter",
+            "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
+        },
+        Tags=[{"Key": "Name", "Value": "compat-jupyter"}],
+    )
+    return {
+        "id": made["FileSystemId"],
+        "subnets": subnets,
+        "group": group,
+        "targets": targets,
+        "access_point": access_point["AccessPointId"],
+    }
+
+
+def test_efs_holds_the_file_system_its_mount_targets_and_access_point(
+    efs: Any, file_system: dict[str, Any]
+) -> None:
+    found = efs.describe_file_systems(FileSystemId=file_system["id"])["FileSystems"][0]
+    assert found["Encrypted"] is True
+    assert found["NumberOfMountTargets"] == 2
+    assert {"Key": "Name", "Value": "compat"} in found["Tags"]
+    targets = efs.describe_mount_targets(FileSystemId=file_system["id"])["MountTargets"]
+    assert sorted(t["SubnetId"] for t in targets) == sorted(file_system["subnets"])
+    for target in targets:
+        groups = efs.describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
+        assert groups["SecurityGroups"] == [file_system["group"]]
+    point = efs.describe_access_points(AccessPointId=file_system["access_point"])["AccessPoints"][0]
+    assert point["FileSystemId"] == file_system["id"]
+    assert point["PosixUser"] == {"Uid": 1000, "Gid": 1000}
+    assert point["RootDirectory"] == {
+        "Path": "/jupyter",
+        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
+    }
+    # As on AWS: a file system with mount targets is in use.
+    with pytest.raises(efs.exceptions.FileSystemInUse):
+        efs.delete_file_system(FileSystemId=file_system["id"])
+
+
+def test_a_task_definitions_efs_volume_is_kept_intact(
+    ecs: Any, file_system: dict[str, Any]
+) -> None:
+    volume = {
+        "name": "work",
+        "efsVolumeConfiguration": {
+            "fileSystemId": file_system["id"],
+            "rootDirectory": "/",
+            "transitEncryption": "ENABLED",
+            "authorizationConfig": {"accessPointId": file_system["access_point"], "iam": "ENABLED"},
+        },
+    }
+    mount = {"sourceVolume": "work", "containerPath": "/home/jovyan/work", "readOnly": False}
+    ecs.register_task_definition(
+        family="compat-efs",
+        containerDefinitions=[
+            {"name": "jupyter", "image": "example/j:1", "memory": 128, "mountPoints": [mount]}
+        ],
+        volumes=[volume],
+    )
+    described = ecs.describe_task_definition(taskDefinition="compat-efs")["taskDefinition"]
+    assert described["volumes"] == [volume]
+    assert described["containerDefinitions"][0]["mountPoints"] == [mount]
+
+
+def test_an_access_points_client_token_makes_one_access_point(
+    efs: Any, file_system: dict[str, Any]
+) -> None:
+    """A retried CreateAccessPoint (same ClientToken) answers AccessPointAlreadyExists with the
+    first one's id, as AWS does; moto made a second access point."""
+    with pytest.raises(efs.exceptions.AccessPointAlreadyExists) as raised:
+        efs.create_access_point(
+            ClientToken="compat-jupyter",
+            FileSystemId=file_system["id"],
+            PosixUser={"Uid": 1000, "Gid": 1000},
+        )
+    assert raised.value.response["AccessPointId"] == file_system["access_point"]
+    points = efs.describe_access_points(FileSystemId=file_system["id"])["AccessPoints"]
+    assert [p["AccessPointId"] for p in points] == [file_system["access_point"]]
+
+
+def test_an_access_point_needs_a_file_system(efs: Any) -> None:
+    before = efs.describe_access_points()["AccessPoints"]
+    with pytest.raises(efs.exceptions.FileSystemNotFound):
+        efs.create_access_point(ClientToken="nowhere", FileSystemId="fs-0123456789abcdef0")
+    assert efs.describe_access_points()["AccessPoints"] == before
+
+
+def test_deleting_an_unknown_access_point_is_refused(efs: Any) -> None:
+    with pytest.raises(efs.exceptions.AccessPointNotFound):
+        efs.delete_access_point(AccessPointId="fsap-0123456789abcdef0")
+
+
+def test_the_file_system_tag_calls_of_community_aws_efs_answer(
+    efs: Any, file_system: dict[str, Any]
+) -> None:
+    """community.aws.efs and efs_info read and change tags with DescribeTags, CreateTags and
+    DeleteTags (moto: HTTP 404); they see the tags ListTagsForResource sees."""
+    fs_id = file_system["id"]
+    efs.create_tags(FileSystemId=fs_id, Tags=[{"Key": "deployment", "Value": "compat"}])
+    tags = efs.describe_tags(FileSystemId=fs_id)["Tags"]
+    assert {"Key": "deployment", "Value": "compat"} in tags
+    assert efs.list_tags_for_resource(ResourceId=fs_id)["Tags"] == tags
+    efs.delete_tags(FileSystemId=fs_id, TagKeys=["deployment"])
+    assert efs.describe_tags(FileSystemId=fs_id)["Tags"] == [{"Key": "Name", "Value": "compat"}]
+    with pytest.raises(efs.exceptions.FileSystemNotFound):
+        efs.describe_tags(FileSystemId="fs-0123456789abcdef0")
