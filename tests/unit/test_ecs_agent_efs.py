@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError
 
 from tests.conftest import moto_launcher
 from tests.unit.conftest import join_instances, moto_client
@@ -470,8 +469,7 @@ def test_the_folder_goes_once_efs_no_longer_knows_the_file_system(
     # Nor when EFS cannot be asked: only an answer without it removes it.
     docker.running = [kept_container]
     unreachable = new_agent(agent_module, "http://127.0.0.1:1", state_dir, docker)
-    with pytest.raises(BotoCoreError):
-        unreachable._forget_file_systems()
+    unreachable._forget_file_systems()  # logs a warning, does not raise: the poll goes on
     assert folder.is_dir()
 
     agent.poll_once()

@@ -682,10 +682,16 @@ class Agent:
         ]
         if not folders:
             return
-        known = {
-            system["FileSystemId"]
-            for system in self._paginate(self.client("efs"), "describe_file_systems", "FileSystems")
-        }
+        try:
+            known = {
+                system["FileSystemId"]
+                for system in self._paginate(
+                    self.client("efs"), "describe_file_systems", "FileSystems"
+                )
+            }
+        except (BotoCoreError, ClientError) as error:  # no answer: nothing is known to be gone
+            LOG.warning("EFS file systems not listed, their folders kept: %s", _short(error))
+            return
         gone = [folder for folder in folders if folder.name not in known]
         if not gone:
             return
