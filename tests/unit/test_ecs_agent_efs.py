@@ -433,6 +433,17 @@ def test_other_host_volumes_are_still_not_given_to_docker(
     assert all("/etc" not in str(value) for value in docker.created[0].options.values())
 
 
+def test_a_volume_no_container_mounts_is_set_up_too(
+    aws: Callable[[str], Any], agent: Any, docker: Docker, setup: dict[str, str]
+) -> None:
+    """ECS sets up every volume of the task: a bad EFS volume stops it, mounted or not."""
+    definition = register(aws, [efs_volume("fs-0123456789abcdef0")], mount_points=[])
+    task = run(aws, agent, definition)
+    assert task["lastStatus"] == "STOPPED"
+    assert "file system fs-0123456789abcdef0 does not exist" in task["stoppedReason"]
+    assert docker.created == []
+
+
 def test_the_folder_goes_once_efs_no_longer_knows_the_file_system(
     agent_module: Any,
     aws: Callable[[str], Any],

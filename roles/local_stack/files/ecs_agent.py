@@ -575,16 +575,16 @@ class Agent:
         """Where the file systems' folders are: <state-dir>/efs."""
         return self.state_dir / EFS_FOLDER
 
-    def _efs_volumes(self, definition: dict[str, Any], spec: dict[str, Any]) -> list[EfsVolume]:
-        """The EFS volumes that the container's mountPoints use, checked as ECS and the EFS
-        mount helper check them (efs_volume_problem; the file system, a mount target of it, the
-        access point of that file system) and against the folders already there (efs_folder,
-        nothing made). VolumeError, naming the volume, when one cannot be mounted."""
-        wanted = {point.get("sourceVolume") for point in spec.get("mountPoints") or []}
+    def _efs_volumes(self, definition: dict[str, Any]) -> list[EfsVolume]:
+        """The task definition's EFS volumes (ECS sets each up for the task, whether a
+        container mounts it or not), checked as ECS and the EFS mount helper check them
+        (efs_volume_problem; the file system, a mount target of it, the access point of that
+        file system) and against the folders already there (efs_folder, nothing made).
+        VolumeError, naming the volume, when one cannot be mounted."""
         found = []
         for volume in definition.get("volumes") or []:
             config = volume.get("efsVolumeConfiguration")
-            if config is None or volume.get("name") not in wanted:
+            if config is None:
                 continue  # host and docker volumes are not given to docker at all
             name = volume.get("name")
             problem = efs_volume_problem(config)
@@ -745,7 +745,7 @@ class Agent:
         container = None
         try:
             # EFS first: a volume that cannot be mounted stops the task before anything is made.
-            volumes = self._efs_volumes(definition, spec)
+            volumes = self._efs_volumes(definition)
             self._pull(spec["image"])
             environment = {e["name"]: e["value"] for e in spec.get("environment", [])}
             environment.update({e["name"]: e["value"] for e in overrides.get("environment", [])})
