@@ -7,10 +7,14 @@ ECS agent reports through SubmitTaskStateChange, and the service scheduler.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -583,3 +587,69 @@ def test_the_file_system_tag_calls_of_community_aws_efs_answer(
     assert efs.describe_tags(FileSystemId=fs_id)["Tags"] == [{"Key": "Name", "Value": "compat"}]
     with pytest.raises(efs.exceptions.FileSystemNotFound):
         efs.describe_tags(FileSystemId="fs-0123456789abcdef0")
+
+
+def test_community_aws_efs_makes_a_file_system_twice_the_same(
+    compat_endpoint: str, ec2: Any, efs: Any, tmp_path: Path
+) -> None:
+    """The module an EFS role would use: present (changed), present again (unchanged, its tags
+    read with DescribeTags), then absent. Without fix 15 its first run fails (HTTP 404)."""
+    vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.78.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="efs-module", Description="NFS", VpcId=vpc)
+    present = {
+        "name": "compat-module",
+        "state": "present",
+        "encrypt": True,
+        "endpoint_url": compat_endpoint,
+        "tags": {"deployment": "compat"},
+        "targets": [{"subnet_id": subnet, "security_groups": [group["GroupId"]]}],
+    }
+    absent = {"name": "compat-module", "state": "absent", "endpoint_url": compat_endpoint}
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {"community.aws.efs": present, "register": "first"},
+                {"community.aws.efs": present, "register": "second"},
+                {"ansible.builtin.copy": {"content": "{{ [first, second] | to_json }}",
+                                          "dest": str(tmp_path / "results.json")}},
+            ],
+        }
+    ]  # fmt: skip
+    playbook = tmp_path / "efs.yml"
+    playbook.write_text(json.dumps(play))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    env.pop("AWS_PROFILE", None)
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        *("-i", "localhost,", "-c", "local"),
+        *("-e", f"ansible_python_interpreter={sys.executable}", str(playbook)),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    first, second = json.loads((tmp_path / "results.json").read_text())
+    assert (first["changed"], second["changed"]) == (True, False)
+    file_system = second["efs"]["file_system_id"]
+    assert efs.describe_tags(FileSystemId=file_system)["Tags"] == [
+        {"Key": "deployment", "Value": "compat"}
+    ]
+    assert len(efs.describe_mount_targets(FileSystemId=file_system)["MountTargets"]) == 1
+
+    play[0]["tasks"] = [{"community.aws.efs": absent}]
+    playbook.write_text(json.dumps(play))
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    with pytest.raises(efs.exceptions.FileSystemNotFound):
+        efs.describe_file_systems(FileSystemId=file_system)
