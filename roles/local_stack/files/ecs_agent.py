@@ -182,13 +182,15 @@ class EfsVolume:
     """What a task definition's EFS volume mounts, once EFS has confirmed it: the directory
     `path` of file system `file_system_id` (the access point's root directory, or the volume's
     rootDirectory without one), made with `creation` (the access point's CreationInfo) when
-    missing; `posix_user` is the access point's PosixUser (None without an access point)."""
+    missing; `posix_user` is the access point's PosixUser; `access_point` its id (None
+    without an access point)."""
 
     name: str
     file_system_id: str
     path: str
     creation: dict[str, Any] | None = None
     posix_user: dict[str, Any] | None = None
+    access_point: str | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -641,7 +643,9 @@ class Agent:
                 f"access point {access_point_id}'s CreationInfo.Permissions "
                 f"{creation.get('Permissions')!r} is not an octal mode"
             )
-        return EfsVolume(name, file_system_id, path, creation, point.get("PosixUser"))
+        return EfsVolume(
+            name, file_system_id, path, creation, point.get("PosixUser"), access_point_id
+        )
 
     def _efs_mounts(self, spec: dict[str, Any], volumes: list[EfsVolume]) -> list[dict[str, Any]]:
         """docker bind mounts of the volumes' folders (made when missing) for the container's
@@ -1034,8 +1038,8 @@ def _is_root(name: str) -> bool:
 
 
 def efs_path_problem(path: Any) -> str | None:
-    """Why `path` cannot be a directory of a file system (not absolute, `..`, `.`, empty or
-    NUL parts), or None."""
+    """Why `path` cannot be a directory of a file system (not absolute, a `..` or `.` part, a
+    NUL), or None."""
     text = str(path)
     if not text.startswith("/"):
         return f"{text!r} is not an absolute path"
@@ -1113,7 +1117,7 @@ def efs_folder(base: Path, volume: EfsVolume, *, create: bool) -> Path:
         if volume.creation is None:
             raise VolumeError(
                 f"{shown} does not exist in file system {volume.file_system_id}"
-                + (" and the access point has no CreationInfo" if volume.posix_user else "")
+                + (" and the access point has no CreationInfo" if volume.access_point else "")
             )
         if create:
             mode = int(str(volume.creation["Permissions"]), 8)
