@@ -299,9 +299,15 @@ def setup(aws: Callable[[str], Any], agent: AgentProcess) -> Setup:
 
 
 def register(
-    aws: Callable[[str], Any], family: str, *, network_mode: str = "bridge", **container: Any
+    aws: Callable[[str], Any],
+    family: str,
+    *,
+    network_mode: str = "bridge",
+    volumes: list[dict[str, Any]] | None = None,
+    **container: Any,
 ) -> str:
-    """A one-container task definition (awslogs to the module's group) with `container`'s keys."""
+    """A one-container task definition (awslogs to the module's group) with `container`'s keys
+    (and the task definition's `volumes`)."""
     spec: dict[str, Any] = {
         "name": "main",
         "image": BASE_IMAGE,
@@ -321,7 +327,10 @@ def register(
     spec.update(container)
     spec = {key: value for key, value in spec.items() if value is not None}  # None: left out
     return aws("ecs").register_task_definition(
-        family=family, networkMode=network_mode, containerDefinitions=[spec]
+        family=family,
+        networkMode=network_mode,
+        containerDefinitions=[spec],
+        **({"volumes": volumes} if volumes else {}),
     )["taskDefinition"]["taskDefinitionArn"]
 
 
@@ -835,6 +844,74 @@ def test_secrets_the_execution_role_may_not_read_stop_the_task(
     reasons = f"{stopped['containers'][0].get('reason', '')} {stopped.get('stoppedReason', '')}"
     assert "ResourceInitializationError" in reasons and "AccessDeniedException" in reasons, reasons
     assert not containers_of_task(task_arn)
+
+
+def test_an_efs_volume_keeps_one_tasks_files_for_the_next(
+    aws: Callable[[str], Any], agent: AgentProcess, setup: Setup, wait_for: Waiter
+) -> None:
+    """The Jupyter task's volume (EFS through an access point) on the local target: what one
+    task's container writes in it, a second task's container reads back byte for byte; a
+    readOnly mount point writes nothing; the folder goes once the file system is deleted."""
+    del setup
+    efs, ec2 = aws("efs"), aws("ec2")
+    token = f"agent-it-efs-{uuid.uuid4().hex[:6]}"
+    file_system = efs.create_file_system(CreationToken=token, Encrypted=True)["FileSystemId"]
+    vpc = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.62.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName=token, Description="NFS", VpcId=vpc)["GroupId"]
+    target = efs.create_mount_target(
+        FileSystemId=file_system, SubnetId=subnet, SecurityGroups=[group]
+    )["MountTargetId"]
+    uid = int(TASK_USER)
+    access_point = efs.create_access_point(
+        ClientToken=token,
+        FileSystemId=file_system,
+        PosixUser={"Uid": uid, "Gid": uid},
+        RootDirectory={
+            "Path": "/notebooks",
+            "CreationInfo": {"OwnerUid": uid, "OwnerGid": uid, "Permissions": "0755"},
+        },
+    )["AccessPointId"]
+    volume = {
+        "name": "work",
+        "efsVolumeConfiguration": {
+            "fileSystemId": file_system,
+            "transitEncryption": "ENABLED",
+            "authorizationConfig": {"accessPointId": access_point, "iam": "ENABLED"},
+        },
+    }
+    work = "/home/jovyan/work"
+
+    def task(family: str, command: str, read_only: bool = False) -> tuple[dict[str, Any], str]:
+        definition = register(
+            aws,
+            family,
+            command=["sh", "-c", command],
+            volumes=[volume],
+            mountPoints=[{"sourceVolume": "work", "containerPath": work, "readOnly": read_only}],
+        )
+        task_arn = run(aws, definition)
+        return wait_for("STOPPED", status_is(aws, task_arn, "STOPPED")), task_arn
+
+    content = f"notebook-{uuid.uuid4().hex}"
+    written, _ = task("efs-writer", f"printf %s {content} > {work}/note.txt")
+    assert written["containers"][0].get("exitCode") == 0, written.get("stoppedReason")
+    read, read_arn = task("efs-reader", f"cat {work}/note.txt")
+    assert read["containers"][0].get("exitCode") == 0, read.get("stoppedReason")
+    assert wait_for("the output", lambda: log_messages(aws, read_arn)) == [content]
+
+    _, refused_arn = task("efs-read-only", f"echo x > {work}/other.txt || echo refused", True)
+    assert "refused" in wait_for("the output", lambda: log_messages(aws, refused_arn))
+
+    folder = Path(agent.agent_id) / "state" / "efs" / file_system
+    assert (folder / "notebooks" / "note.txt").read_bytes() == content.encode()
+    assert not (folder / "notebooks" / "other.txt").exists()
+    assert (folder / "notebooks").stat().st_uid == uid
+
+    efs.delete_access_point(AccessPointId=access_point)
+    efs.delete_mount_target(MountTargetId=target)
+    efs.delete_file_system(FileSystemId=file_system)
+    wait_for("the file system's folder to go", lambda: not folder.exists(), timeout=10)
 
 
 def test_a_host_mode_task_is_on_a_network_of_this_agent_and_cluster(

@@ -7,10 +7,14 @@ ECS agent reports through SubmitTaskStateChange, and the service scheduler.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -444,19 +448,208 @@ def test_settings_refuse_what_they_do_not_know(compat_endpoint: str) -> None:
     assert "shutting_down_seconds" in raised.value.read().decode()
 
 
-def test_efs_answers_its_first_tagging_calls_as_aws_does(compat_endpoint: str) -> None:
-    """community.aws.efs reads and writes a file system's tags with DescribeTags, CreateTags and
-    DeleteTags; they share the tags of ListTagsForResource."""
-    efs = client("efs", compat_endpoint)
-    system = efs.create_file_system(
-        CreationToken="compat-tags", Tags=[{"Key": "Deployment", "Value": "d"}]
-    )["FileSystemId"]
-    assert efs.describe_tags(FileSystemId=system)["Tags"] == [{"Key": "Deployment", "Value": "d"}]
-    efs.create_tags(FileSystemId=system, Tags=[{"Key": "Name", "Value": "n"}])
-    listed = efs.list_tags_for_resource(ResourceId=system)["Tags"]
-    assert {t["Key"]: t["Value"] for t in listed} == {"Deployment": "d", "Name": "n"}
-    efs.delete_tags(FileSystemId=system, TagKeys=["Deployment"])
-    assert efs.describe_tags(FileSystemId=system)["Tags"] == [{"Key": "Name", "Value": "n"}]
-    with pytest.raises(botocore.exceptions.ClientError) as missing:
-        efs.describe_tags(FileSystemId="fs-00000000")
-    assert missing.value.response["Error"]["Code"] == "FileSystemNotFound"
+# -- fix 15: EFS, as the Jupyter task's volume needs it ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def efs(compat_endpoint: str) -> Any:
+    return client("efs", compat_endpoint)
+
+
+@pytest.fixture(scope="module")
+def file_system(efs: Any, ec2: Any) -> dict[str, Any]:
+    """An encrypted, tagged file system with a mount target (and its security group) in each of
+    two subnets, and the Jupyter access point (uid/gid 1000, /jupyter made 0755 for 1000)."""
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{n}.0/24", AvailabilityZone=zone)["Subnet"][
+            "SubnetId"
+        ]
+        for n, zone in ((1, "us-east-1a"), (2, "us-east-1b"))
+    ]
+    group = ec2.create_security_group(GroupName="efs-nfs", Description="NFS", VpcId=vpc)["GroupId"]
+    made = efs.create_file_system(
+        CreationToken="compat-efs", Encrypted=True, Tags=[{"Key": "Name", "Value": "compat"}]
+    )
+    targets = [
+        efs.create_mount_target(
+            FileSystemId=made["FileSystemId"], SubnetId=subnet, SecurityGroups=[group]
+        )["MountTargetId"]
+        for subnet in subnets
+    ]
+    access_point = efs.create_access_point(
+        ClientToken="compat-jupyter",
+        FileSystemId=made["FileSystemId"],
+        PosixUser={"Uid": 1000, "Gid": 1000},
+        RootDirectory={
+            "Path": "/jupyter",
+            "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
+        },
+        Tags=[{"Key": "Name", "Value": "compat-jupyter"}],
+    )
+    return {
+        "id": made["FileSystemId"],
+        "subnets": subnets,
+        "group": group,
+        "targets": targets,
+        "access_point": access_point["AccessPointId"],
+    }
+
+
+def test_efs_holds_the_file_system_its_mount_targets_and_access_point(
+    efs: Any, file_system: dict[str, Any]
+) -> None:
+    found = efs.describe_file_systems(FileSystemId=file_system["id"])["FileSystems"][0]
+    assert found["Encrypted"] is True
+    assert found["NumberOfMountTargets"] == 2
+    assert {"Key": "Name", "Value": "compat"} in found["Tags"]
+    targets = efs.describe_mount_targets(FileSystemId=file_system["id"])["MountTargets"]
+    assert sorted(t["SubnetId"] for t in targets) == sorted(file_system["subnets"])
+    for target in targets:
+        groups = efs.describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
+        assert groups["SecurityGroups"] == [file_system["group"]]
+    point = efs.describe_access_points(AccessPointId=file_system["access_point"])["AccessPoints"][0]
+    assert point["FileSystemId"] == file_system["id"]
+    assert point["PosixUser"] == {"Uid": 1000, "Gid": 1000}
+    assert point["RootDirectory"] == {
+        "Path": "/jupyter",
+        "CreationInfo": {"OwnerUid": 1000, "OwnerGid": 1000, "Permissions": "0755"},
+    }
+    # As on AWS: a file system with mount targets is in use.
+    with pytest.raises(efs.exceptions.FileSystemInUse):
+        efs.delete_file_system(FileSystemId=file_system["id"])
+
+
+def test_a_task_definitions_efs_volume_is_kept_intact(
+    ecs: Any, file_system: dict[str, Any]
+) -> None:
+    volume = {
+        "name": "work",
+        "efsVolumeConfiguration": {
+            "fileSystemId": file_system["id"],
+            "rootDirectory": "/",
+            "transitEncryption": "ENABLED",
+            "authorizationConfig": {"accessPointId": file_system["access_point"], "iam": "ENABLED"},
+        },
+    }
+    mount = {"sourceVolume": "work", "containerPath": "/home/jovyan/work", "readOnly": False}
+    ecs.register_task_definition(
+        family="compat-efs",
+        containerDefinitions=[
+            {"name": "jupyter", "image": "example/j:1", "memory": 128, "mountPoints": [mount]}
+        ],
+        volumes=[volume],
+    )
+    described = ecs.describe_task_definition(taskDefinition="compat-efs")["taskDefinition"]
+    assert described["volumes"] == [volume]
+    assert described["containerDefinitions"][0]["mountPoints"] == [mount]
+
+
+def test_an_access_points_client_token_makes_one_access_point(
+    efs: Any, file_system: dict[str, Any]
+) -> None:
+    """A retried CreateAccessPoint (same ClientToken) answers AccessPointAlreadyExists with the
+    first one's id, as AWS does; moto made a second access point."""
+    with pytest.raises(efs.exceptions.AccessPointAlreadyExists) as raised:
+        efs.create_access_point(
+            ClientToken="compat-jupyter",
+            FileSystemId=file_system["id"],
+            PosixUser={"Uid": 1000, "Gid": 1000},
+        )
+    assert raised.value.response["AccessPointId"] == file_system["access_point"]
+    points = efs.describe_access_points(FileSystemId=file_system["id"])["AccessPoints"]
+    assert [p["AccessPointId"] for p in points] == [file_system["access_point"]]
+
+
+def test_an_access_point_needs_a_file_system(efs: Any) -> None:
+    before = efs.describe_access_points()["AccessPoints"]
+    with pytest.raises(efs.exceptions.FileSystemNotFound):
+        efs.create_access_point(ClientToken="nowhere", FileSystemId="fs-0123456789abcdef0")
+    assert efs.describe_access_points()["AccessPoints"] == before
+
+
+def test_deleting_an_unknown_access_point_is_refused(efs: Any) -> None:
+    with pytest.raises(efs.exceptions.AccessPointNotFound):
+        efs.delete_access_point(AccessPointId="fsap-0123456789abcdef0")
+
+
+def test_the_file_system_tag_calls_of_community_aws_efs_answer(
+    efs: Any, file_system: dict[str, Any]
+) -> None:
+    """community.aws.efs and efs_info read and change tags with DescribeTags, CreateTags and
+    DeleteTags (moto: HTTP 404); they see the tags ListTagsForResource sees."""
+    fs_id = file_system["id"]
+    efs.create_tags(FileSystemId=fs_id, Tags=[{"Key": "deployment", "Value": "compat"}])
+    tags = efs.describe_tags(FileSystemId=fs_id)["Tags"]
+    assert {"Key": "deployment", "Value": "compat"} in tags
+    assert efs.list_tags_for_resource(ResourceId=fs_id)["Tags"] == tags
+    efs.delete_tags(FileSystemId=fs_id, TagKeys=["deployment"])
+    assert efs.describe_tags(FileSystemId=fs_id)["Tags"] == [{"Key": "Name", "Value": "compat"}]
+    with pytest.raises(efs.exceptions.FileSystemNotFound):
+        efs.describe_tags(FileSystemId="fs-0123456789abcdef0")
+
+
+def test_community_aws_efs_makes_a_file_system_twice_the_same(
+    compat_endpoint: str, ec2: Any, efs: Any, tmp_path: Path
+) -> None:
+    """The module an EFS role would use: present (changed), present again (unchanged, its tags
+    read with DescribeTags), then absent. Without fix 15 its first run fails (HTTP 404)."""
+    vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.78.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="efs-module", Description="NFS", VpcId=vpc)
+    present = {
+        "name": "compat-module",
+        "state": "present",
+        "encrypt": True,
+        "endpoint_url": compat_endpoint,
+        "tags": {"deployment": "compat"},
+        "targets": [{"subnet_id": subnet, "security_groups": [group["GroupId"]]}],
+    }
+    absent = {"name": "compat-module", "state": "absent", "endpoint_url": compat_endpoint}
+    play = [
+        {
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [
+                {"community.aws.efs": present, "register": "first"},
+                {"community.aws.efs": present, "register": "second"},
+                {"ansible.builtin.copy": {"content": "{{ [first, second] | to_json }}",
+                                          "dest": str(tmp_path / "results.json")}},
+            ],
+        }
+    ]  # fmt: skip
+    playbook = tmp_path / "efs.yml"
+    playbook.write_text(json.dumps(play))
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    env.pop("AWS_PROFILE", None)
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        *("-i", "localhost,", "-c", "local"),
+        *("-e", f"ansible_python_interpreter={sys.executable}", str(playbook)),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    first, second = json.loads((tmp_path / "results.json").read_text())
+    assert (first["changed"], second["changed"]) == (True, False)
+    file_system = second["efs"]["file_system_id"]
+    assert efs.describe_tags(FileSystemId=file_system)["Tags"] == [
+        {"Key": "deployment", "Value": "compat"}
+    ]
+    assert len(efs.describe_mount_targets(FileSystemId=file_system)["MountTargets"]) == 1
+
+    play[0]["tasks"] = [{"community.aws.efs": absent}]
+    playbook.write_text(json.dumps(play))
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    with pytest.raises(efs.exceptions.FileSystemNotFound):
+        efs.describe_file_systems(FileSystemId=file_system)

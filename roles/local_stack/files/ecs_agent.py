@@ -15,8 +15,30 @@ it. This program is that second job, against the emulated ECS (moto, reached thr
   (published on --host-ip: the instances' security group admits loopback only), extraHosts,
   memory, memoryReservation, cpu, user, workingDirectory, healthCheck, dockerLabels,
   linuxParameters.capabilities.drop and readonlyRootFilesystem (docker's CapDrop and
-  ReadonlyRootfs). Host volumes, devices and the other settings that reach the host are not
-  given to docker at all;
+  ReadonlyRootfs), and the mountPoints of EFS volumes (below). Host and docker volumes,
+  devices and the other settings that reach the host are not given to docker at all;
+- a volume with efsVolumeConfiguration is the local counterpart of the EFS file system: a
+  folder per file system, <state-dir>/efs/<fileSystemId>/ (<state-dir>/efs is the agent's only,
+  0700; the file system's folder is root's, 0755, as a new file system's root directory), and
+  the container's mountPoints of that volume are docker bind mounts (readOnly honoured) of the
+  access point's RootDirectory path in it (or the volume's rootDirectory without an access
+  point). A missing access point directory is made with its CreationInfo owner and
+  permissions, so the container, which runs as the access point's PosixUser on the project's
+  definitions, owns its files as on EFS (here a container writes as its own user: on EFS the
+  access point's PosixUser is enforced whatever the container's). The folder stays while EFS
+  knows the file system (new tasks, new containers and a restarted agent see the same files)
+  and is removed once DescribeFileSystems answers without it and no running container of
+  ours mounts it. Before anything is made or pulled, the task is STOPPED with
+  ResourceInitializationError, as on ECS, when: the file system does not exist, is not
+  available or has no mount target; the access point does not exist or is of another file
+  system; transitEncryption is not ENABLED with an access point or IAM authorization; a
+  rootDirectory other than / is given with an access point; the path is not absolute or has
+  `..`; or the directory is missing and there is no CreationInfo to make it (see
+  efs_volume_problem). A bind mount never reaches beyond its file system's folder: no part of
+  the path may be a symbolic link (a container could have written one into the file system)
+  and the resolved folder must be inside the file system's (efs_folder). A link swapped in
+  between that check and docker's mount is not caught: only a container of the same file
+  system that may write the folder above the mounted one could try it;
 - what AWS would not let a task do on an instance of this project, and what would make a
   task root on the machine the agent runs on (a person's laptop), is refused: the task STOPPED
   with the reason, nothing created (see refusal): `privileged` (as ECS does with
@@ -92,6 +114,7 @@ import logging
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import struct
@@ -103,7 +126,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import boto3
@@ -140,10 +163,34 @@ ENV_CREDENTIALS_URI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 ROLE_SESSION_SECONDS = 3600
 # Credentials this close to their expiry are renewed before they are handed out.
 ROLE_RENEW_BEFORE = timedelta(minutes=15)
+# EFS volumes: <state-dir>/efs/<file system id>/ holds a file system's files (see efs_folder).
+EFS_FOLDER = "efs"
+FILE_SYSTEM_ID = re.compile(r"fs-[0-9a-f]{8,40}")
+PERMISSIONS = re.compile(r"[0-7]{3,4}")
 
 
 class SecretsError(ValueError):
     """A task's secrets could not be read (ECS: ResourceInitializationError)."""
+
+
+class VolumeError(ValueError):
+    """A task's EFS volume cannot be mounted (ECS: ResourceInitializationError)."""
+
+
+@dataclass(frozen=True)
+class EfsVolume:
+    """What a task definition's EFS volume mounts, once EFS has confirmed it: the directory
+    `path` of file system `file_system_id` (the access point's root directory, or the volume's
+    rootDirectory without one), made with `creation` (the access point's CreationInfo) when
+    missing; `posix_user` is the access point's PosixUser; `access_point` its id (None
+    without an access point)."""
+
+    name: str
+    file_system_id: str
+    path: str
+    creation: dict[str, Any] | None = None
+    posix_user: dict[str, Any] | None = None
+    access_point: str | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -154,7 +201,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--endpoint", required=True, help="the emulated AWS endpoint URL")
     parser.add_argument("--region", required=True, help="the region of the clusters")
     parser.add_argument("--agent-id", required=True, help="labels this agent's containers")
-    parser.add_argument("--state-dir", required=True, help="where log-shipping marks are kept")
+    parser.add_argument(
+        "--state-dir",
+        required=True,
+        help="where log-shipping marks and the EFS file systems' folders (efs/) are kept",
+    )
     parser.add_argument(
         "--docker-host", default="unix:///var/run/docker.sock", help="(default: %(default)s)"
     )
@@ -415,6 +466,7 @@ class Agent:
             if task_arn not in tasks:
                 self._forget_container(container)
         self._forget_networks(clusters)
+        self._forget_file_systems()
         if time.monotonic() - self._last_ship >= LOG_SHIP_INTERVAL:
             self._last_ship = time.monotonic()
             for task_arn, container in self._our_containers().items():
@@ -519,6 +571,148 @@ class Agent:
             except (NotFound, APIError) as error:
                 LOG.debug("network %s: %s", network.name, _short(error))
 
+    # -- EFS volumes ---------------------------------------------------------------------------
+    @property
+    def efs_base(self) -> Path:
+        """Where the file systems' folders are: <state-dir>/efs."""
+        return self.state_dir / EFS_FOLDER
+
+    def _efs_volumes(self, definition: dict[str, Any]) -> list[EfsVolume]:
+        """The task definition's EFS volumes (ECS sets each up for the task, whether a
+        container mounts it or not), checked as ECS and the EFS mount helper check them
+        (efs_volume_problem; the file system, a mount target of it, the access point of that
+        file system) and against the folders already there (efs_folder, nothing made).
+        VolumeError, naming the volume, when one cannot be mounted."""
+        found = []
+        for volume in definition.get("volumes") or []:
+            config = volume.get("efsVolumeConfiguration")
+            if config is None:
+                continue  # host and docker volumes are not given to docker at all
+            name = volume.get("name")
+            problem = efs_volume_problem(config)
+            if problem:
+                raise VolumeError(f"EFS volume {name}: {problem}")
+            try:
+                checked = self._efs_volume(name, config)
+                efs_folder(self.efs_base, checked, create=False)
+            except VolumeError as error:
+                raise VolumeError(f"EFS volume {name}: {error}") from None
+            found.append(checked)
+        return found
+
+    def _efs_volume(self, name: str, config: dict[str, Any]) -> EfsVolume:
+        efs = self.client("efs")
+        file_system_id = config["fileSystemId"]
+        try:
+            system = efs.describe_file_systems(FileSystemId=file_system_id)["FileSystems"][0]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "FileSystemNotFound":
+                raise VolumeError(f"file system {file_system_id} does not exist") from None
+            raise
+        if system.get("LifeCycleState") != "available":
+            raise VolumeError(
+                f"file system {file_system_id} is {system.get('LifeCycleState')}, not available"
+            )
+        targets = efs.describe_mount_targets(FileSystemId=file_system_id)["MountTargets"]
+        if not any(target.get("LifeCycleState") == "available" for target in targets):
+            raise VolumeError(
+                f"file system {file_system_id} has no mount target: the instance cannot mount it"
+            )
+        access_point_id = (config.get("authorizationConfig") or {}).get("accessPointId")
+        if not access_point_id:
+            return EfsVolume(name, file_system_id, config.get("rootDirectory") or "/")
+        try:
+            point = efs.describe_access_points(AccessPointId=access_point_id)["AccessPoints"][0]
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("AccessPointNotFound", "BadRequest"):
+                raise VolumeError(f"access point {access_point_id} does not exist") from None
+            raise
+        if point.get("FileSystemId") != file_system_id:
+            raise VolumeError(
+                f"access point {access_point_id} is of file system {point.get('FileSystemId')},"
+                f" not {file_system_id}"
+            )
+        root = point.get("RootDirectory") or {}
+        path = root.get("Path") or "/"
+        problem = efs_path_problem(path)
+        if problem:
+            raise VolumeError(f"access point {access_point_id}'s root directory {problem}")
+        creation = root.get("CreationInfo")
+        if creation is not None and not PERMISSIONS.fullmatch(str(creation.get("Permissions"))):
+            raise VolumeError(
+                f"access point {access_point_id}'s CreationInfo.Permissions "
+                f"{creation.get('Permissions')!r} is not an octal mode"
+            )
+        return EfsVolume(
+            name, file_system_id, path, creation, point.get("PosixUser"), access_point_id
+        )
+
+    def _efs_mounts(self, spec: dict[str, Any], volumes: list[EfsVolume]) -> list[dict[str, Any]]:
+        """docker bind mounts of the volumes' folders (made when missing) for the container's
+        mountPoints, readOnly as the mount point says."""
+        folders = {}
+        for volume in volumes:
+            folders[volume.name] = efs_folder(self.efs_base, volume, create=True)
+            user = str(spec.get("user") or "").partition(":")[0]
+            uid = (volume.posix_user or {}).get("Uid")
+            if uid is not None and user.isdigit() and int(user) != int(uid):
+                LOG.warning(
+                    "EFS volume %s: the container runs as %s, the access point's user is %s; "
+                    "here its files are written as the container's user",
+                    volume.name,
+                    user,
+                    uid,
+                )
+        return [
+            docker.types.Mount(
+                target=point["containerPath"],
+                source=str(folders[point["sourceVolume"]]),
+                type="bind",
+                read_only=bool(point.get("readOnly")),
+            )
+            for point in spec.get("mountPoints") or []
+            if point.get("sourceVolume") in folders
+        ]
+
+    def _forget_file_systems(self) -> None:
+        """Remove the folders of file systems that EFS no longer knows (DescribeFileSystems
+        answered without them), once no running container of ours mounts them."""
+        if not self.efs_base.is_dir():
+            return
+        folders = [
+            folder
+            for folder in self.efs_base.iterdir()
+            if FILE_SYSTEM_ID.fullmatch(folder.name) and not folder.is_symlink()
+        ]
+        if not folders:
+            return
+        try:
+            known = {
+                system["FileSystemId"]
+                for system in self._paginate(
+                    self.client("efs"), "describe_file_systems", "FileSystems"
+                )
+            }
+        except (BotoCoreError, ClientError) as error:  # no answer: nothing is known to be gone
+            LOG.warning("EFS file systems not listed, their folders kept: %s", _short(error))
+            return
+        gone = [folder for folder in folders if folder.name not in known]
+        if not gone:
+            return
+        mounted = [
+            mount.get("Source") or ""
+            for container in self.docker.containers.list(
+                filters={"label": f"{LABEL_AGENT}={self.agent_id}"}
+            )
+            for mount in container.attrs.get("Mounts") or []
+        ]
+        for folder in gone:
+            real = os.path.realpath(folder)
+            if any(source == real or source.startswith(real + os.sep) for source in mounted):
+                continue
+            LOG.info("removing %s: its file system is gone from EFS", folder)
+            shutil.rmtree(folder)
+
     def _remove(self, container: Any) -> None:
         try:
             container.remove(force=True)
@@ -554,6 +748,8 @@ class Agent:
         task_id = task["taskArn"].rsplit("/", 1)[-1]
         container = None
         try:
+            # EFS first: a volume that cannot be mounted stops the task before anything is made.
+            volumes = self._efs_volumes(definition)
             self._pull(spec["image"])
             environment = {e["name"]: e["value"] for e in spec.get("environment", [])}
             environment.update({e["name"]: e["value"] for e in overrides.get("environment", [])})
@@ -562,13 +758,16 @@ class Agent:
             )
             if definition.get("taskRoleArn") and self.credentials_port:
                 environment[ENV_CREDENTIALS_URI] = self.credentials_uri(definition["taskRoleArn"])
+            mounts = self._efs_mounts(spec, volumes)
             container = self.docker.containers.create(
                 spec["image"],
-                **self._run_options(definition, spec, overrides, task, environment, task_id),
+                **self._run_options(
+                    definition, spec, overrides, task, environment, task_id, mounts
+                ),
             )
             container.start()
         except (APIError, DockerException, ClientError, BotoCoreError, ValueError) as error:
-            if isinstance(error, SecretsError):
+            if isinstance(error, (SecretsError, VolumeError)):
                 kind = "ResourceInitializationError"
             elif "pull" in str(error).lower():
                 kind = "CannotPullContainerError"
@@ -592,6 +791,7 @@ class Agent:
         task: dict[str, Any],
         environment: dict[str, str],
         task_id: str,
+        mounts: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         labels = dict(spec.get("dockerLabels", {}))
         labels.update(
@@ -654,6 +854,9 @@ class Agent:
             options["cap_drop"] = list(capabilities["drop"])
         if spec.get("readonlyRootFilesystem"):
             options["read_only"] = True
+        # Only EFS volumes' folders (efs_folder) are bind-mounted; no other host path is.
+        if mounts:
+            options["mounts"] = mounts
         return options
 
     def _pull(self, image: str) -> None:
@@ -832,6 +1035,110 @@ def refusal(spec: dict[str, Any]) -> str | None:
 def _is_root(name: str) -> bool:
     """Whether a user or group name or number is root's (0, 00, root)."""
     return name in ROOT_NAMES or (name.isdigit() and int(name) == 0)
+
+
+def efs_path_problem(path: Any) -> str | None:
+    """Why `path` cannot be a directory of a file system (not absolute, a `..` or `.` part, a
+    NUL), or None."""
+    text = str(path)
+    if not text.startswith("/"):
+        return f"{text!r} is not an absolute path"
+    if "\0" in text or any(part in ("..", ".") for part in text.split("/")):
+        return f"{text!r} has a '.', '..' or NUL in it"
+    return None
+
+
+def efs_volume_problem(config: dict[str, Any]) -> str | None:
+    """Why ECS would not mount an efsVolumeConfiguration, or None: a fileSystemId that is not
+    one, transitEncryption not ENABLED while an access point or IAM authorization is asked for
+    (ECS requires it for both), a rootDirectory other than / with an access point (the access
+    point's own root directory is what is mounted), a rootDirectory that is not an absolute
+    path without `..`."""
+    file_system_id = str(config.get("fileSystemId") or "")
+    if not FILE_SYSTEM_ID.fullmatch(file_system_id):
+        return f"fileSystemId {file_system_id!r} is not a file system id (fs-...)"
+    authorization = config.get("authorizationConfig") or {}
+    access_point = authorization.get("accessPointId")
+    wants = [
+        what
+        for what, asked in (
+            ("an access point", access_point),
+            ("IAM authorization", authorization.get("iam") == "ENABLED"),
+        )
+        if asked
+    ]
+    if wants and config.get("transitEncryption") != "ENABLED":
+        return (
+            f"transitEncryption must be ENABLED with {' and '.join(wants)} "
+            f"(it is {config.get('transitEncryption') or 'DISABLED'})"
+        )
+    root = config.get("rootDirectory")
+    if access_point and root not in (None, "", "/"):
+        return f"rootDirectory must be / or omitted with an access point (it is {root!r})"
+    problem = efs_path_problem(root or "/")
+    return f"rootDirectory {problem}" if problem else None
+
+
+def efs_folder(base: Path, volume: EfsVolume, *, create: bool) -> Path:
+    """The host folder of `volume`: <base>/<file system id><path>, its missing directories made
+    (create=True) with the access point's CreationInfo owner and permissions (the file system's
+    own folder as a new EFS file system's root: root's, 0755; <base> the agent's only, 0700).
+
+    A container reaches nothing of the host beyond that file system's folder: no part of the
+    path may be a symbolic link (a container that could write one there would otherwise have
+    the next task mount any folder of the host), the resolved folder must be inside the file
+    system's, and the path has no `..`. VolumeError when the folder cannot be had: a link, not
+    a directory, or missing without CreationInfo (as the EFS mount helper fails to mount)."""
+    problem = efs_path_problem(volume.path)
+    if problem or not FILE_SYSTEM_ID.fullmatch(volume.file_system_id):
+        raise VolumeError(problem or f"{volume.file_system_id!r} is not a file system id")
+    root = base / volume.file_system_id
+    for own in (base, root):
+        if own.is_symlink():
+            raise VolumeError(f"{own} is a symbolic link: refused")
+    if create:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not root.exists():
+            root.mkdir(mode=0o755)
+            os.chmod(root, 0o755)
+    folder = root
+    parts = [part for part in PurePosixPath(volume.path).parts[1:] if part]
+    for index, part in enumerate(parts):
+        folder = folder / part
+        shown = "/" + "/".join(parts[: index + 1])
+        if folder.is_symlink():
+            raise VolumeError(
+                f"{shown} of file system {volume.file_system_id} is a symbolic link: refused"
+            )
+        if folder.exists():
+            if not folder.is_dir():
+                raise VolumeError(f"{shown} of file system {volume.file_system_id} is not a folder")
+            continue
+        if volume.creation is None:
+            raise VolumeError(
+                f"{shown} does not exist in file system {volume.file_system_id}"
+                + (" and the access point has no CreationInfo" if volume.access_point else "")
+            )
+        if create:
+            mode = int(str(volume.creation["Permissions"]), 8)
+            try:
+                folder.mkdir(mode=mode)
+            except OSError as error:
+                raise VolumeError(f"cannot make {shown}: {error}") from None
+            try:
+                os.chown(folder, int(volume.creation["OwnerUid"]), int(volume.creation["OwnerGid"]))
+                os.chmod(folder, mode)
+            except OSError as error:
+                folder.rmdir()  # the empty folder just made: no one else's
+                raise VolumeError(
+                    f"cannot give {shown} the access point's owner and permissions: {error}"
+                ) from None
+    if create or folder.exists():
+        real = Path(os.path.realpath(folder))
+        if not real.is_relative_to(os.path.realpath(root)):
+            raise VolumeError(f"{volume.path} resolves outside file system {volume.file_system_id}")
+        return real
+    return folder
 
 
 def cluster_network_name(cluster: str, agent_id: str) -> str:

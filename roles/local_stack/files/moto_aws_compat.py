@@ -90,6 +90,15 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    task with a hard limit above what is free still fits; moto reserves the hard limit when
    both are given, and a task definition with a generous hard limit was never placed
    (RESOURCE:MEMORY) on an instance with room for its reservation.
+15. EFS, as the Jupyter task's volume needs it (moto has file systems, mount targets with their
+   security groups, access points, FileSystemInUse while mount targets exist, tags and the
+   encryption flag, all as AWS has them): CreateAccessPoint on a file system that does not
+   exist answers FileSystemNotFound (moto made an access point of nothing), and a ClientToken
+   used before answers AccessPointAlreadyExists with that access point's id (moto made a
+   second one: a retried create left a stray access point); DeleteAccessPoint of an unknown id
+   answers AccessPointNotFound (moto: success); and the file-system tag calls that
+   community.aws.efs and efs_info make, DescribeTags, CreateTags and DeleteTags (the older
+   API; moto answers HTTP 404), are answered from the same tags as ListTagsForResource.
 """
 
 from __future__ import annotations
@@ -148,7 +157,7 @@ def apply() -> list[str]:
     _add_ec2_termination_dependencies()
     _enforce_iam_for_temporary_credentials()
     _place_by_memory_reservation()
-    _add_efs_legacy_tags()
+    _add_efs_fixes()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -164,7 +173,7 @@ def apply() -> list[str]:
         "ec2-shutting-down-dependency-violation",
         "iam-enforced-for-temporary-credentials",
         "ecs-placement-by-memory-reservation",
-        "efs-legacy-tag-calls",
+        "efs-access-points-and-file-system-tags",
     ]
 
 
@@ -1057,39 +1066,81 @@ def _add_ec2_termination_dependencies() -> None:
     SubnetBackend.delete_subnet = delete_subnet  # type: ignore[method-assign]
 
 
-def _add_efs_legacy_tags() -> None:
-    """EFS's first tagging calls, DescribeTags, CreateTags and DeleteTags on a file system
-    (GET /2015-02-01/tags/ID/, POST /2015-02-01/create-tags/ID, POST .../delete-tags/ID), which
-    AWS still answers and community.aws.efs uses: moto has only their successors
-    (ListTagsForResource, TagResource, UntagResource). Same tags, same store."""
+# --- fix 15: EFS access points and the file-system tag calls ------------------------------------
+
+
+def _add_efs_fixes() -> None:
     from moto.efs import urls as efs_urls
+    from moto.efs.exceptions import AccessPointNotFound, EFSError, FileSystemNotFound
+    from moto.efs.models import EFSBackend
     from moto.efs.responses import EFSResponse
 
-    def describe_tags(self: Any) -> Any:
-        file_system_id = self._get_param("FileSystemId")
-        self.efs_backend.describe_file_systems(file_system_id=file_system_id)  # FileSystemNotFound
-        tags = self.efs_backend.list_tags_for_resource(file_system_id)
+    class AccessPointAlreadyExists(EFSError):
+        code = 409
+
+        def __init__(self, access_point_id: str) -> None:
+            super().__init__(
+                "AccessPointAlreadyExists",
+                f"Access point {access_point_id} already exists with this client token.",
+            )
+            self.description = json.dumps(
+                {
+                    "__type": "AccessPointAlreadyExists",
+                    "ErrorCode": "AccessPointAlreadyExists",
+                    "Message": self.message,
+                    "AccessPointId": access_point_id,
+                }
+            )
+
+    original_create = EFSBackend.create_access_point
+    original_delete = EFSBackend.delete_access_point
+
+    def create_access_point(self: Any, client_token: str, *args: Any, **kwargs: Any) -> Any:
+        file_system_id = kwargs.get("file_system_id")
+        if file_system_id not in self.file_systems_by_id:
+            raise FileSystemNotFound(str(file_system_id))
+        for access_point in self.access_points.values():
+            if client_token and access_point.client_token == client_token:
+                raise AccessPointAlreadyExists(access_point.access_point_id)
+        return original_create(self, client_token, *args, **kwargs)
+
+    def delete_access_point(self: Any, access_point_id: str) -> None:
+        if access_point_id not in self.access_points:
+            raise AccessPointNotFound(access_point_id)
+        original_delete(self, access_point_id)
+
+    def file_system_id(response: Any) -> str:
+        # /2015-02-01/tags/fs-1/, /2015-02-01/create-tags/fs-1, /2015-02-01/delete-tags/fs-1
+        found = response._get_param("FileSystemId") or response.path.rstrip("/").rsplit("/", 1)[-1]
+        if found not in response.efs_backend.file_systems_by_id:
+            raise FileSystemNotFound(found)
+        return found
+
+    def describe_tags(self: Any) -> tuple[str, dict[str, str]]:
+        tags = self.efs_backend.list_tags_for_resource(file_system_id(self))
         return json.dumps({"Tags": tags}), {"Content-Type": "application/json"}
 
-    def create_tags(self: Any) -> Any:
-        file_system_id = self._get_param("FileSystemId")
-        self.efs_backend.describe_file_systems(file_system_id=file_system_id)
-        tags = {tag["Key"]: tag.get("Value", "") for tag in self._get_param("Tags") or []}
-        self.efs_backend.tag_resource(file_system_id, tags)
-        return "", {"status": 204}
+    def create_tags(self: Any) -> tuple[str, dict[str, str]]:
+        resource = file_system_id(self)
+        tags = self._get_param("Tags") or []
+        self.efs_backend.tagging_service.tag_resource(resource, tags)
+        return "", {"Content-Type": "application/json", "status": "204"}
 
-    def delete_tags(self: Any) -> Any:
-        file_system_id = self._get_param("FileSystemId")
-        self.efs_backend.describe_file_systems(file_system_id=file_system_id)
-        self.efs_backend.untag_resource(file_system_id, self._get_param("TagKeys") or [])
-        return "", {"status": 204}
+    def delete_tags(self: Any) -> tuple[str, dict[str, str]]:
+        resource = file_system_id(self)
+        keys = self._get_param("TagKeys") or []
+        self.efs_backend.tagging_service.untag_resource_using_names(resource, keys)
+        return "", {"Content-Type": "application/json", "status": "204"}
 
+    EFSBackend.create_access_point = create_access_point  # type: ignore[method-assign]
+    EFSBackend.delete_access_point = delete_access_point  # type: ignore[method-assign]
     EFSResponse.describe_tags = describe_tags  # type: ignore[attr-defined]
     EFSResponse.create_tags = create_tags  # type: ignore[attr-defined]
     EFSResponse.delete_tags = delete_tags  # type: ignore[attr-defined]
+    dispatch = efs_urls.response.dispatch
     for path in (
         "/2015-02-01/tags/<file_system_id>/",
         "/2015-02-01/create-tags/<file_system_id>",
         "/2015-02-01/delete-tags/<file_system_id>",
     ):
-        efs_urls.url_paths[path] = efs_urls.response.dispatch
+        efs_urls.url_paths.setdefault(path, dispatch)
