@@ -240,6 +240,23 @@ def put_file(
         raise JupyterError(f"PUT {path}: HTTP {response.status_code}: {response.text[:300]!r}")
 
 
+def get_file(
+    session: requests.Session, base_url: str, path: str, timeout: float = 30.0
+) -> bytes:
+    """The bytes of the file at server path `path`, through /api/contents (base64)."""
+    import base64
+
+    model = _get_json(
+        session,
+        api_url(base_url, f"api/contents/{path}"),
+        timeout,
+        params={"type": "file", "format": "base64", "content": "1"},
+    )
+    if model.get("format") != "base64":
+        raise JupyterError(f"{path!r} on the server came as {model.get('format')}, not base64")
+    return base64.b64decode(model["content"])
+
+
 def put_notebook(
     session: requests.Session, base_url: str, path: str, cells: list[str], timeout: float = 30.0
 ) -> None:

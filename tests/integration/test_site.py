@@ -6,6 +6,7 @@ The tests run in file order (their numbers say so): the deployment is made once 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 import subprocess
@@ -433,6 +434,15 @@ def shutting_down_for(seconds: float) -> Iterator[None]:
         post(before)
 
 
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by its path relative to it."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
+
+
 def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) -> None:
     """Teardown resumed after an interrupted one had cancelled the fleet: its instances are
     still shutting down (on AWS for a minute or more), and until they have terminated EC2
@@ -468,6 +478,16 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
         and c["SpotFleetRequestState"] == "active"
     ]
     assert len(fleets) == 1, fleets
+    # The work in the workspace (the local agent's folder of its EFS file system), which
+    # teardown must deliver to outputs/<name>-work/ before it deletes the file system; an
+    # interrupted teardown had copied it before it cancelled the fleet.
+    work_folder = (
+        REPO_ROOT / ".local" / "ecs-agent" / "efs" / deployment.outputs["work"]["file_system_id"]
+    )
+    work_before = file_digests(work_folder / "work")
+    assert "classify.ipynb" in work_before, sorted(work_before)
+    archived = run_playbook("tests/integration/playbooks/workspace_archive.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(archived, "the workspace's archive step", "teardown-archive.log")
     with shutting_down_for(60):
         # What the interrupted teardown did before it stopped (the cancel, no wait).
         ec2.cancel_spot_fleet_requests(SpotFleetRequestIds=fleets, TerminateInstances=True)
@@ -493,6 +513,14 @@ def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) 
     assert networks == [], f"teardown left the docker networks {networks}"
     left_files = sorted(p.name for p in secrets.glob(f"{DN}*")) if secrets.is_dir() else []
     assert left_files == [], f"teardown left {left_files} in {secrets}"
+    # The work is on this machine, byte for byte, and the file system's folder is gone.
+    assert file_digests(REPO_ROOT / "outputs" / f"{DN}-work") == work_before
+    record = json.loads((REPO_ROOT / "outputs" / f"{DN}-work.json").read_text())
+    assert record["file_system_id"] == deployment.outputs["work"]["file_system_id"]
+    deadline = time.monotonic() + 60
+    while work_folder.exists():
+        assert time.monotonic() < deadline, f"{work_folder} is still there 60 s after teardown"
+        time.sleep(1)
 
 
 def test_31_second_teardown_changes_nothing(deployment: Deployment) -> None:

@@ -1,0 +1,201 @@
+"""The data scientist's work survives what ECS does to the Jupyter task (issue 17).
+
+A file and a notebook written through the Jupyter API into the folder JupyterLab opens
+(/home/jovyan/work, the deployment's EFS file system) are read back byte for byte after the
+container is killed, after the task is stopped, and after site.yml runs again with a new image
+(the service gets a new task definition revision). On the local target the same Jupyter task
+definition runs, its EFS volume a folder of the local ECS agent's (roles/local_stack ecs_agent).
+test_site.py's teardown then checks that the work reaches outputs/<name>-work/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from tests.integration.conftest import (
+    DEPLOYMENT_ARGS,
+    DEPLOYMENT_NAME,
+    LOCAL_AGENT_LABEL,
+    Deployment,
+    assert_playbook_ok,
+    docker_container_ids,
+    run_playbook,
+)
+from tests.integration.jupyter_api import (
+    get_file,
+    get_notebook,
+    login,
+    put_file,
+    put_notebook,
+    wait_until_answers,
+)
+
+DN = DEPLOYMENT_NAME
+ANSWER_TIMEOUT = float(os.environ.get("ECS_DL_JUPYTER_ANSWER_TIMEOUT", "300"))
+# What the tests write, and what test_site.py's teardown finds in outputs/<name>-work/.
+WORK_FILE = "survivor.bin"
+WORK_BYTES = hashlib.sha256(b"ecs-dl work").digest() * 4096 + b"\x00\xff end"
+WORK_NOTEBOOK = "survivor.ipynb"
+WORK_CELLS = ["print('kept across tasks')", "x = 41 + 1"]
+
+
+def jupyter_containers() -> list[str]:
+    return docker_container_ids(
+        f"com.amazonaws.ecs.cluster={DN}",
+        f"com.amazonaws.ecs.task-definition-family={DN}-jupyter",
+        LOCAL_AGENT_LABEL,
+    )
+
+
+def inspect(container: str) -> dict[str, Any]:
+    result = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(result.stdout)[0]
+
+
+def session_for(access: Any) -> requests.Session:
+    wait_until_answers(access.url, timeout=ANSWER_TIMEOUT)
+    return login(access.url, access.password)
+
+
+def assert_the_work_is_there(access: Any, after: str) -> None:
+    session = session_for(access)
+    assert get_file(session, access.url, WORK_FILE) == WORK_BYTES, f"{WORK_FILE} after {after}"
+    notebook = get_notebook(session, access.url, WORK_NOTEBOOK)
+    sources = ["".join(cell["source"]) for cell in notebook["cells"]]
+    assert sources == WORK_CELLS, f"{WORK_NOTEBOOK} after {after}"
+
+
+def wait_for_a_new_container(old: str, timeout: float = ANSWER_TIMEOUT) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [c for c in jupyter_containers() if not old.startswith(c) and c not in old]
+        if running:
+            return running[0]
+        time.sleep(1)
+    pytest.fail(f"no new Jupyter container within {timeout:.0f} s of {old}")
+
+
+@pytest.fixture(scope="module")
+def work(deployment: Deployment, jupyter_access: Any) -> Any:
+    """The file and the notebook, written once through the API."""
+    del deployment
+    session = session_for(jupyter_access)
+    put_file(session, jupyter_access.url, WORK_FILE, WORK_BYTES)
+    put_notebook(session, jupyter_access.url, WORK_NOTEBOOK, WORK_CELLS)
+    assert_the_work_is_there(jupyter_access, "writing it")
+    return jupyter_access
+
+
+def test_1_the_work_folder_is_the_deployments_file_system(
+    deployment: Deployment, aws_client: Any, work: Any
+) -> None:
+    del work
+    outputs = deployment.outputs
+    system_id = outputs["work"]["file_system_id"]
+    ecs = aws_client("ecs")
+    definition = ecs.describe_task_definition(taskDefinition=outputs["task_definitions"]["jupyter"])
+    volumes = definition["taskDefinition"]["volumes"]
+    assert volumes == [
+        {
+            "name": "work",
+            "efsVolumeConfiguration": {
+                "fileSystemId": system_id,
+                "rootDirectory": "/",
+                "transitEncryption": "ENABLED",
+                "authorizationConfig": {
+                    "accessPointId": outputs["work"]["access_point_id"],
+                    "iam": "ENABLED",
+                },
+            },
+        }
+    ]
+    (container,) = jupyter_containers()
+    mounts = {m["Destination"]: m for m in inspect(container)["Mounts"]}
+    mount = mounts["/home/jovyan/work"]
+    assert mount["Type"] == "bind" and mount["RW"] is True
+    assert f"/efs/{system_id}/" in mount["Source"]
+    # The bytes are on the file system's folder, not in the container's layer.
+    source = os.path.join(mount["Source"], WORK_FILE)
+    with open(source, "rb") as stream:
+        assert stream.read() == WORK_BYTES
+    # The sample notebooks were copied there on the first start.
+    assert os.path.isfile(os.path.join(mount["Source"], "classify.ipynb"))
+
+
+def test_2_the_work_survives_a_killed_container(work: Any) -> None:
+    (container,) = jupyter_containers()
+    started = time.monotonic()
+    subprocess.run(["docker", "kill", container], capture_output=True, timeout=60, check=True)
+    wait_for_a_new_container(container)
+    assert_the_work_is_there(work, "the container was killed")
+    seconds = time.monotonic() - started
+    print(f"killed Jupyter container -> the work readable again: {seconds:.1f} s")
+
+
+def test_3_the_work_survives_a_stopped_task(deployment: Deployment, aws_client: Any, work) -> None:
+    ecs = aws_client("ecs")
+    service = deployment.outputs["jupyter"]["service"]
+    (task,) = ecs.list_tasks(cluster=DN, serviceName=service, desiredStatus="RUNNING")["taskArns"]
+    (container,) = jupyter_containers()
+    ecs.stop_task(cluster=DN, task=task, reason="test: the work must survive")
+    wait_for_a_new_container(container)
+    assert_the_work_is_there(work, "the task was stopped")
+
+
+def test_4_the_work_survives_site_yml_with_a_new_image(work: Any) -> None:
+    """site.yml again with another build argument: a new image, new task definition revisions,
+    the service's task replaced."""
+    (container,) = jupyter_containers()
+    result = run_playbook(
+        "site.yml", *DEPLOYMENT_ARGS, "-e", json.dumps({"image_build_args": {"ECSDL_WORK": "1"}})
+    )
+    assert_playbook_ok(result, "site.yml with a new image", "site-new-image.log")
+    assert container not in jupyter_containers(), "site.yml with a new image kept the old task"
+    assert_the_work_is_there(work, "site.yml with a new image")
+    # and back to the deployment's own image, for the tests after these
+    result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(result, "site.yml with the image again", "site-image-again.log")
+    assert_the_work_is_there(work, "site.yml with the image again")
+
+
+def test_5_the_file_system_is_encrypted_and_open_to_the_instances_only(
+    deployment: Deployment, aws_client: Any
+) -> None:
+    outputs = deployment.outputs
+    efs = aws_client("efs")
+    system_id = outputs["work"]["file_system_id"]
+    (system,) = efs.describe_file_systems(FileSystemId=system_id)["FileSystems"]
+    assert system["Encrypted"] is True
+    ec2 = aws_client("ec2")
+    for target in efs.describe_mount_targets(FileSystemId=system_id)["MountTargets"]:
+        groups = efs.describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
+        for group in ec2.describe_security_groups(GroupIds=groups["SecurityGroups"])[
+            "SecurityGroups"
+        ]:
+            for permission in group["IpPermissions"]:
+                assert (permission["FromPort"], permission["ToPort"]) == (2049, 2049)
+                assert permission.get("IpRanges", []) == []
+                sources = [pair["GroupId"] for pair in permission["UserIdGroupPairs"]]
+                assert sources == [outputs["security_group_id"]]
+
+
+def test_6_the_archive_task_reads_the_work_only(deployment: Deployment, aws_client: Any) -> None:
+    """teardown's copy: the work-archive definition mounts the same file system read-only."""
+    ecs = aws_client("ecs")
+    definition = ecs.describe_task_definition(taskDefinition=f"{DN}-work-archive")["taskDefinition"]
+    (container,) = definition["containerDefinitions"]
+    assert container["mountPoints"] == [
+        {"sourceVolume": "work", "containerPath": "/home/jovyan/work", "readOnly": True}
+    ]
+    fs = definition["volumes"][0]["efsVolumeConfiguration"]["fileSystemId"]
+    assert fs == deployment.outputs["work"]["file_system_id"]
