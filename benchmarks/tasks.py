@@ -7,7 +7,8 @@ of the "Run Jupyter on the cluster" play to the service's task RUNNING and to Ju
 the agent's idle CPU again with Jupyter running, playbooks/predict.yml on scikit-image's
 chelsea.png --runs times (the verdict of each), playbooks/train.yml (the final validation
 accuracy from the task's log), a recovery (`docker kill` of the Jupyter container, then the
-seconds until ECS runs a new task and until Jupyter's /login answers 200 again), site.yml once
+seconds until ECS runs a new task, until Jupyter's /login answers 200 again and until a notebook
+saved in the workspace before the kill reads back through Jupyter's API), site.yml once
 more (its changed count: 0 when idempotent), and teardown.yml. teardown.yml also runs when a
 step fails or the run is interrupted, unless --keep.
 
@@ -303,6 +304,26 @@ def train(bench: Bench) -> dict[str, Any]:
     return figures
 
 
+def jupyter_login(base: str, password: str) -> Any:
+    """A requests session logged in to Jupyter with the password (its login form, with _xsrf)."""
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{base}login", timeout=10)
+    xsrf = session.cookies.get("_xsrf", "")
+    answer = session.post(
+        f"{base}login",
+        data={"password": password, "_xsrf": xsrf},
+        headers={"X-XSRFToken": xsrf},
+        allow_redirects=False,
+        timeout=10,
+    )
+    if page.status_code != 200 or answer.status_code not in (302, 303):
+        raise StepFailed(f"recovery: Jupyter's login answered HTTP {answer.status_code}")
+    session.headers["X-XSRFToken"] = session.cookies.get("_xsrf", xsrf)
+    return session
+
+
 def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
     """Kill the Jupyter service's container; time the new task RUNNING and /login answering 200."""
     outputs = bench.outputs()
@@ -327,6 +348,20 @@ def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
     ).stdout.split()
     if len(containers) != 1:
         raise StepFailed(f"recovery: {len(containers)} running containers for task {arn}, not 1")
+    # A notebook saved in the workspace (the deployment's EFS file system) through Jupyter's API,
+    # as a user saves one: read back through the API once the new task's Jupyter answers.
+    base = outputs["jupyter"]["url"]
+    password = Path(outputs["jupyter_password"]).read_text().strip()
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}
+    notebook["metadata"]["ecs-dl-bench"] = f"saved before the kill {time.time()}"
+    session = jupyter_login(base, password)
+    put = session.put(
+        f"{base}api/contents/bench-recovery.ipynb",
+        json={"type": "notebook", "content": notebook},
+        timeout=30,
+    )
+    if put.status_code not in (200, 201):
+        raise StepFailed(f"recovery: saving a notebook answered HTTP {put.status_code}")
     bench.say(f"recovery: docker kill {containers[0]} (task {arn.rsplit('/', 1)[-1]}) ...")
     start = time.monotonic()
     subprocess.run(["docker", "kill", containers[0]], capture_output=True, check=True)
@@ -345,6 +380,17 @@ def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
         except OSError:
             pass
         time.sleep(0.5)
+    figures["notebook_readable_seconds"] = None
+    while figures["jupyter_answers_seconds"] is not None and time.monotonic() - start < timeout:
+        try:
+            session = jupyter_login(base, password)
+            got = session.get(f"{base}api/contents/bench-recovery.ipynb", timeout=5)
+            if got.status_code == 200 and got.json()["content"]["metadata"] == notebook["metadata"]:
+                figures["notebook_readable_seconds"] = round(time.monotonic() - start, 1)
+                break
+        except (OSError, ValueError, KeyError, StepFailed):
+            pass
+        time.sleep(0.5)
     stopped = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
     figures["killed_task"] = {
         "last_status": stopped["lastStatus"],
@@ -352,10 +398,15 @@ def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
     }
     bench.say(
         f"  new task RUNNING after {figures['task_running_seconds']} s, {login} 200 after "
-        f"{figures['jupyter_answers_seconds']} s"
+        f"{figures['jupyter_answers_seconds']} s, the saved notebook readable after "
+        f"{figures['notebook_readable_seconds']} s"
     )
     if figures["jupyter_answers_seconds"] is None:
         raise StepFailed(f"recovery: Jupyter did not answer again within {timeout:.0f} s")
+    if figures["notebook_readable_seconds"] is None:
+        raise StepFailed(
+            f"recovery: the notebook saved before the kill was not read back in {timeout:.0f} s"
+        )
     return figures
 
 
@@ -419,6 +470,7 @@ def report(figures: dict[str, Any]) -> None:
         for key, label in (
             ("task_running_seconds", "new task RUNNING"),
             ("jupyter_answers_seconds", "/login 200"),
+            ("notebook_readable_seconds", "the saved notebook read back"),
         ):
             if rec.get(key) is not None:
                 rows.append((f"recovery: docker kill -> {label}", f"{rec[key]:.1f}", ""))

@@ -257,13 +257,22 @@ def _task_role_statements(iam: Any, role: str) -> list[dict[str, Any]]:
     return statements
 
 
+# Who may mount the workspace's file system, and how (the others may not at all).
+WORK_ACTIONS = {
+    "jupyter": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+    "work-archive": ["elasticfilesystem:ClientMount"],
+}
+
+
 def test_09_task_roles_least_privilege(deployment: Deployment, aws_client: Client) -> None:
     """Each task definition family's own role names only this deployment's buckets (and
-    Jupyter's its log group), and each family's definition uses its own role."""
+    Jupyter's its log group; Jupyter's and the work archive's the workspace's file system), and
+    each family's definition uses its own role."""
     iam = aws_client("iam")
     account = aws_client("sts").get_caller_identity()["Account"]
     buckets = set(bucket_names(DN, account, REGION))
     log_group = log_group_name(DN)
+    work = deployment.outputs["work"]
     for family in TASK_FAMILIES:
         role = f"{DN}-{family}-task"
         statements = _task_role_statements(iam, role)
@@ -284,6 +293,15 @@ def test_09_task_roles_least_privilege(deployment: Deployment, aws_client: Clien
                 elif resource.startswith("arn:aws:logs:"):
                     assert family == "jupyter", f"{role} may write logs: {statement}"
                     assert f":log-group:{log_group}" in resource, f"{resource} is another log group"
+                elif resource.startswith("arn:aws:elasticfilesystem:"):
+                    # the workspace: Jupyter's read-write, the archive's read-only, through
+                    # the deployment's access point only
+                    assert resource.endswith(f":file-system/{work['file_system_id']}"), resource
+                    actions = sorted(_as_list(statement["Action"]))
+                    assert actions == WORK_ACTIONS[family], f"{role} on the workspace: {actions}"
+                    condition = statement["Condition"]["StringEquals"]
+                    point = condition["elasticfilesystem:AccessPointArn"]
+                    assert point.endswith(f":access-point/{work['access_point_id']}"), point
                 else:
                     raise AssertionError(f"{role} names {resource}")
         assert named_buckets, f"{role} names none of the buckets: {statements}"
