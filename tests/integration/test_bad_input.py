@@ -169,6 +169,14 @@ def test_bad_deployment_name(local_stack, name: str, fragment: str) -> None:
     # other deployments'): that only the preflight ran, changing nothing, is the proof.
 
 
+@pytest.mark.parametrize("keep_work", ["maybe", "", "2"])
+def test_teardown_refuses_a_keep_work_that_is_not_a_boolean(local_stack, keep_work: str) -> None:
+    """Before anything is deleted: teardown's first role, preflight, refuses it in one line."""
+    result = run_with_vars("teardown.yml", {"deployment_name": BAD_NAME, "keep_work": keep_work})
+    assert_failed_clearly(result, f"keep_work is '{keep_work}': it must be true")
+    assert_only_preflight_ran(result)
+
+
 @pytest.fixture
 def foreign_listener() -> Iterator[int]:
     """A port on loopback held by something that is not one of the local target's services."""

@@ -513,3 +513,14 @@ def test_aws_spot_quota_moto_does_not_know_is_a_warning(tmp_path: Path, moto_end
     assert result["vcpus_by_instance_type"] == {"m5.large": 2, "m5a.large": 2, "m4.large": 2}
     assert [q["value"] for q in result["spot_vcpu_quotas"]] == [None]
     assert any("L-34B43A08 unknown, not checked" in w for w in warning_texts(result))
+
+
+@pytest.mark.parametrize("value", [True, False, "true", "False", "yes", "no", "1", "0", None])
+def test_teardown_takes_keep_work_as_a_boolean(value: object) -> None:
+    assert v.validate_teardown_inputs("ecs-dl", "us-east-1", keep_work=value).errors == []
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "2", [], {"a": 1}])
+def test_teardown_refuses_a_keep_work_that_is_not_a_boolean(value: object) -> None:
+    (error,) = v.validate_teardown_inputs("ecs-dl", "us-east-1", keep_work=value).errors
+    assert error.startswith(f"keep_work is {value!r}: it must be true")

@@ -488,17 +488,35 @@ def validate_inputs(
     return ValidationResult(errors, warnings)
 
 
+BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f"}
+
+
+def validate_keep_work(keep_work: Any) -> list[str]:
+    """keep_work (teardown.yml): a boolean as Ansible reads one, or nothing given."""
+    if keep_work is None or isinstance(keep_work, bool):
+        return []
+    if str(keep_work).strip().lower() in BOOLEAN_WORDS:
+        return []
+    return [
+        f"keep_work is {keep_work!r}: it must be true (copy the work to outputs/ before the "
+        "workspace is deleted) or false (delete it without a copy)"
+    ]
+
+
 def validate_teardown_inputs(
     deployment_name: Any,
     region: Any,
     local_target: bool = False,
     endpoint_url: Any = None,
     regions: Sequence[str] | None = None,
+    keep_work: Any = None,
 ) -> ValidationResult:
-    """What teardown needs to find the deployment: its name, the region and the endpoint."""
+    """What teardown needs to find the deployment: its name, the region and the endpoint; and
+    whether to copy the work first (keep_work)."""
     errors = (
         validate_deployment_name(deployment_name)
         + validate_region(region, regions)
         + validate_endpoint(endpoint_url, local_target)
+        + validate_keep_work(keep_work)
     )
     return ValidationResult(errors, [])

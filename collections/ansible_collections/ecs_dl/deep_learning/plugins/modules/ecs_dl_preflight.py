@@ -104,6 +104,11 @@ options:
       - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file);
         64 hex digits, or empty for no check.
     type: raw
+  keep_work:
+    description:
+      - With O(state=absent) (teardown.yml's keep_work) - a boolean (true, false, yes, no, ...), or
+        nothing given; anything else is refused before anything is deleted.
+    type: raw
 notes:
   - O(checks=inputs) validates O(region) (the C(aws_region) variable) against the regions
     of botocore's bundled endpoint data for the partitions aws, aws-cn and aws-us-gov.
@@ -562,6 +567,7 @@ def check_inputs(module: AnsibleAWSModule) -> dict[str, Any]:
             local_target=params["local_target"],
             endpoint_url=params["endpoint_url"],
             regions=known_regions(),
+            keep_work=params["keep_work"],
         )
     else:
         result = validate_inputs(
@@ -615,6 +621,7 @@ def main() -> None:
         model_source=dict(type="raw"),
         model_labels=dict(type="raw"),
         model_sha256=dict(type="raw"),
+        keep_work=dict(type="raw"),
     )
     # check_boto3=False: the input checks must work without boto3 and without credentials.
     module = AnsibleAWSModule(
