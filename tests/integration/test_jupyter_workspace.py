@@ -2,9 +2,10 @@
 
 A file and a notebook written through the Jupyter API into the folder JupyterLab opens
 (/home/jovyan/work, the deployment's EFS file system) are read back byte for byte after the
-container is killed, after the task is stopped, and after site.yml runs again with a new image
-(the service gets a new task definition revision). On the local target the same Jupyter task
-definition runs, its EFS volume a folder of the local ECS agent's (roles/local_stack ecs_agent).
+container is killed, after the task is stopped, after site.yml runs again with a new image (the
+service gets a new task definition revision), and after pause.yml (no instance) then site.yml.
+On the local target the same Jupyter task definition runs, its EFS volume a folder of the local
+ECS agent's (roles/local_stack ecs_agent).
 test_site.py's teardown then checks that the work reaches outputs/<name>-work/.
 """
 
@@ -21,12 +22,17 @@ import pytest
 import requests
 
 from tests.integration.conftest import (
+    ACCESS_KEY,
     DEPLOYMENT_ARGS,
     DEPLOYMENT_NAME,
+    ENDPOINT_URL,
     LOCAL_AGENT_LABEL,
+    REGION,
+    SECRET_KEY,
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
+    recap_changed,
     run_playbook,
 )
 from tests.integration.jupyter_api import (
@@ -37,6 +43,7 @@ from tests.integration.jupyter_api import (
     put_notebook,
     wait_until_answers,
 )
+from tests.resources import count_resources
 
 DN = DEPLOYMENT_NAME
 ANSWER_TIMEOUT = float(os.environ.get("ECS_DL_JUPYTER_ANSWER_TIMEOUT", "300"))
@@ -168,7 +175,47 @@ def test_4_the_work_survives_site_yml_with_a_new_image(work: Any) -> None:
     assert_the_work_is_there(work, "site.yml with the image again")
 
 
-def test_5_the_file_system_is_encrypted_and_open_to_the_instances_only(
+def test_5_pause_keeps_the_work_and_site_yml_brings_it_back(
+    deployment: Deployment, aws_client: Any, work: Any
+) -> None:
+    """pause.yml: no instance, no task (nothing that costs by the hour), the fleet request, the
+    service and the workspace kept; site.yml resumes with the work where it was."""
+    ec2, ecs = aws_client("ec2"), aws_client("ecs")
+    outputs = deployment.outputs
+    paused = run_playbook("playbooks/pause.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(paused, "pause.yml", "pause.log")
+    ended = time.monotonic()
+    assert "is paused" in paused.stdout
+    counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
+    assert counts["instances"] == 0 and counts["ecs_tasks"] == 0, counts
+    assert counts["spot_fleet_requests"] == 1 and counts["ecs_services"] == 1, counts
+    assert (counts["efs_file_systems"], counts["efs_access_points"]) == (1, 1), counts
+    (fleet,) = [
+        c
+        for c in ec2.describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
+        if {"Key": "Name", "Value": DN} in c.get("Tags", [])
+        and c["SpotFleetRequestState"] == "active"
+    ]
+    assert fleet["SpotFleetRequestConfig"]["TargetCapacity"] == 0
+    (service,) = ecs.describe_services(cluster=DN, services=[outputs["jupyter"]["service"]])[
+        "services"
+    ]
+    assert service["desiredCount"] == 0
+    assert jupyter_containers() == []
+    again = run_playbook("playbooks/pause.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(again, "pause.yml again", "pause-2.log")
+    assert recap_changed(again.stdout) == 0, "a second pause.yml changed something"
+
+    resumed = run_playbook("site.yml", *DEPLOYMENT_ARGS)
+    assert_playbook_ok(resumed, "site.yml after pause.yml", "site-resumed.log")
+    wait_until_answers(work.url, timeout=ANSWER_TIMEOUT)
+    print(f"pause.yml's end -> Jupyter answering after site.yml: {time.monotonic() - ended:.1f} s")
+    assert_the_work_is_there(work, "pause.yml then site.yml")
+    counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
+    assert counts["instances"] == 1 and counts["ecs_tasks"] == 1, counts
+
+
+def test_6_the_file_system_is_encrypted_and_open_to_the_instances_only(
     deployment: Deployment, aws_client: Any
 ) -> None:
     outputs = deployment.outputs
@@ -189,7 +236,7 @@ def test_5_the_file_system_is_encrypted_and_open_to_the_instances_only(
                 assert sources == [outputs["security_group_id"]]
 
 
-def test_6_the_archive_task_reads_the_work_only(deployment: Deployment, aws_client: Any) -> None:
+def test_7_the_archive_task_reads_the_work_only(deployment: Deployment, aws_client: Any) -> None:
     """teardown's copy: the work-archive definition mounts the same file system read-only."""
     ecs = aws_client("ecs")
     definition = ecs.describe_task_definition(taskDefinition=f"{DN}-work-archive")["taskDefinition"]

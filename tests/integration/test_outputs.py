@@ -57,6 +57,7 @@ def test_the_commands_carry_what_their_target_needs(
     assert commands["predict"] == f"{prefix} playbooks/predict.yml -e image=PATH_OR_URL"
     assert commands["train"] == f"{prefix} playbooks/train.yml"
     assert commands["outputs"] == f"{prefix} playbooks/outputs.yml"
+    assert commands["pause"] == f"{prefix} playbooks/pause.yml"
     on_aws = "inventory/aws" in args
     site = f"{prefix} -e source_cidr=203.0.113.7/32 site.yml" if on_aws else f"{prefix} site.yml"
     assert commands["site"] == site

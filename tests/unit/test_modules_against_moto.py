@@ -271,3 +271,52 @@ def test_ecs_task_stop_stops_each_task_once(run_module, aws) -> None:
     assert again["stopped"] == [tasks[1]] and again["already_stopping"] == [tasks[0]]
     assert run_module("ecs_task_stop", cluster="stop", tasks=tasks)["changed"] is False
     assert run_module("ecs_task_stop", cluster="no-such-cluster", tasks=tasks)["missing"] == tasks
+
+
+def test_spot_fleet_paused_to_zero_and_resumed(run_module, aws, network) -> None:
+    """only_capacity: the fleet that exists scaled to 0 (its instances terminated, the request
+    kept) and back, with nothing but its name and the capacity; no fleet is one clear error."""
+    fleet_args = {
+        "name": "ecs-dl-paused",
+        "target_capacity": 1,
+        "iam_fleet_role": "arn:aws:iam::123456789012:role/ecs-dl-spot-fleet",
+        "launch_template_id": network["launch_template_id"],
+        "instance_types": ["m5.large"],
+        "subnet_ids": network["subnets"],
+        "wait_timeout": 60,
+    }
+    first = run_module("ec2_spot_fleet", **fleet_args)
+    (instance,) = first["instance_ids"]
+
+    paused = run_module(
+        "ec2_spot_fleet", name="ecs-dl-paused", target_capacity=0, only_capacity=True,
+        wait_timeout=60,
+    )  # fmt: skip
+    assert paused["changed"] is True
+    assert paused["spot_fleet_request_id"] == first["spot_fleet_request_id"]
+    assert paused["state"] == "active" and paused["instance_ids"] == []
+    state = aws("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"]
+    assert state[0]["State"]["Name"] == "terminated"
+    again = run_module(
+        "ec2_spot_fleet", name="ecs-dl-paused", target_capacity=0, only_capacity=True
+    )
+    assert again["changed"] is False
+
+    resumed = run_module(
+        "ec2_spot_fleet", name="ecs-dl-paused", target_capacity=1, only_capacity=True,
+        wait_timeout=60,
+    )  # fmt: skip
+    assert resumed["changed"] is True and len(resumed["instance_ids"]) == 1
+    assert resumed["instance_ids"] != [instance]
+    # site.yml's full call then finds it as it wants it
+    assert run_module("ec2_spot_fleet", **fleet_args)["changed"] is False
+
+    missing = run_module(
+        "ec2_spot_fleet", expect_failure=True, name="ecs-dl-none", target_capacity=0,
+        only_capacity=True,
+    )  # fmt: skip
+    assert (
+        missing["msg"]
+        == "No Spot Fleet request named ecs-dl-none to scale to 0: deploy it first (site.yml)."
+    )
+    run_module("ec2_spot_fleet", name="ecs-dl-paused", state="absent", wait_timeout=60)

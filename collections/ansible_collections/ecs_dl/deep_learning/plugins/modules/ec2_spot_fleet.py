@@ -95,6 +95,15 @@ options:
     description: When absent, terminate the fleet's instances as the request is cancelled.
     type: bool
     default: true
+  only_capacity:
+    description:
+      - With O(state=present), change only the target capacity of the fleet that exists (pause
+        to 0 instances, resume with the number before); nothing else is compared or needed but
+        O(name) and O(target_capacity). Fails, changing nothing, when there is no such fleet.
+      - With O(wait), a smaller capacity waits until the fleet lists no more instances than
+        that (Spot Fleet terminates the others) and EC2 describes them as terminated.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -711,6 +720,56 @@ def ensure_present(module: AnsibleAWSModule, client: Any) -> dict:
     return result
 
 
+def ensure_capacity(module: AnsibleAWSModule, client: Any) -> dict:
+    """only_capacity: the existing fleet's target capacity, and (wait) its instances."""
+    params = module.params
+    found = find_fleets(client, params["name"])
+    if not found:
+        module.fail_json(
+            msg=f"No Spot Fleet request named {params['name']} to scale to "
+            f"{params['target_capacity']}: deploy it first (site.yml)."
+        )
+    request_id = found[0]["SpotFleetRequestId"]
+    have = found[0].get("SpotFleetRequestConfig", {}).get("TargetCapacity")
+    wanted = params["target_capacity"]
+    changed = have != wanted
+    if changed and not module.check_mode:
+        modify_fleet_capacity(client, request_id, wanted)
+    fleet_errors: list[dict] = []
+    if params["wait"] and not module.check_mode:
+        if wanted < (have or 0) or wanted == 0:
+            wait_for_shrunk(module, client, request_id, wanted)
+        else:
+            fleet_errors = wait_for_fleet(module, client, request_id, wanted)
+    result = fleet_result(client, request_id)
+    result["changed"] = changed
+    result["fleet_errors"] = fleet_errors
+    return result
+
+
+def wait_for_shrunk(module: AnsibleAWSModule, client: Any, request_id: str, target: int) -> None:
+    """Wait until the fleet lists at most `target` instances and the others are terminated."""
+    deadline = now() + module.params["wait_timeout"]
+    listed_before = set(describe_fleet_instance_ids(client, request_id))
+    while True:
+        listed = describe_fleet_instance_ids(client, request_id)
+        gone = sorted(listed_before - set(listed))
+        states = {i["InstanceId"]: i["State"]["Name"] for i in describe_instances(client, gone)}
+        alive = [i for i in gone if states.get(i, "terminated") != "terminated"]
+        if len(listed) <= target and not alive:
+            return
+        if now() > deadline:
+            module.fail_json(
+                msg=(
+                    f"Spot fleet request {request_id} still lists {len(listed)} instance(s) "
+                    f"(want {target}) or has {len(alive)} not yet terminated after "
+                    f"{module.params['wait_timeout']} s"
+                ),
+                spot_fleet_request_id=request_id,
+            )
+        sleep(POLL_SECONDS)
+
+
 def ensure_absent(module: AnsibleAWSModule, client: Any) -> dict:
     params = module.params
     found = find_fleets(client, params["name"])
@@ -761,27 +820,25 @@ def main() -> None:
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),
         terminate_instances=dict(type="bool", default=True),
+        only_capacity=dict(type="bool", default=False),
     )
     module = AnsibleAWSModule(
         argument_spec=argument_spec,
-        required_if=[
-            (
-                "state",
-                "present",
-                [
-                    "target_capacity",
-                    "iam_fleet_role",
-                    "launch_template_id",
-                    "instance_types",
-                    "subnet_ids",
-                ],
-            )
-        ],
+        required_if=[("state", "present", ["target_capacity"])],
         supports_check_mode=True,
     )
+    params = module.params
+    full = ["iam_fleet_role", "launch_template_id", "instance_types", "subnet_ids"]
+    missing = [name for name in full if params["state"] == "present" and params[name] is None]
+    if missing and not params["only_capacity"]:
+        module.fail_json(
+            msg=f"state is present but all of the following are missing: {', '.join(missing)}"
+        )
     client = connect(module)
     try:
-        if module.params["state"] == "present":
+        if params["state"] == "present" and params["only_capacity"]:
+            result = ensure_capacity(module, client)
+        elif params["state"] == "present":
             result = ensure_present(module, client)
         else:
             result = ensure_absent(module, client)
