@@ -215,28 +215,7 @@ def test_5_pause_keeps_the_work_and_site_yml_brings_it_back(
     assert counts["instances"] == 1 and counts["ecs_tasks"] == 1, counts
 
 
-def test_6_the_file_system_is_encrypted_and_open_to_the_instances_only(
-    deployment: Deployment, aws_client: Any
-) -> None:
-    outputs = deployment.outputs
-    efs = aws_client("efs")
-    system_id = outputs["work"]["file_system_id"]
-    (system,) = efs.describe_file_systems(FileSystemId=system_id)["FileSystems"]
-    assert system["Encrypted"] is True
-    ec2 = aws_client("ec2")
-    for target in efs.describe_mount_targets(FileSystemId=system_id)["MountTargets"]:
-        groups = efs.describe_mount_target_security_groups(MountTargetId=target["MountTargetId"])
-        for group in ec2.describe_security_groups(GroupIds=groups["SecurityGroups"])[
-            "SecurityGroups"
-        ]:
-            for permission in group["IpPermissions"]:
-                assert (permission["FromPort"], permission["ToPort"]) == (2049, 2049)
-                assert permission.get("IpRanges", []) == []
-                sources = [pair["GroupId"] for pair in permission["UserIdGroupPairs"]]
-                assert sources == [outputs["security_group_id"]]
-
-
-def test_7_the_archive_task_reads_the_work_only(deployment: Deployment, aws_client: Any) -> None:
+def test_6_the_archive_task_reads_the_work_only(deployment: Deployment, aws_client: Any) -> None:
     """teardown's copy: the work-archive definition mounts the same file system read-only."""
     ecs = aws_client("ecs")
     definition = ecs.describe_task_definition(taskDefinition=f"{DN}-work-archive")["taskDefinition"]

@@ -233,6 +233,59 @@ def test_the_instances_require_imdsv2_and_have_encrypted_volumes(
         assert 1 <= int(hop_limit) <= MAX_HOP_LIMIT, f"{instance_id}: hop limit {hop_limit}"
 
 
+# --- workspace (EFS) -----------------------------------------------------------------------------
+
+
+def _file_systems(deployment: Deployment, aws_client: Client) -> list[dict[str, Any]]:
+    """The outputs' file system and any other tagged with the deployment."""
+    efs = aws_client("efs")
+    systems = {deployment.outputs["work"]["file_system_id"]}
+    for system in efs.describe_file_systems()["FileSystems"]:
+        if {t["Key"]: t["Value"] for t in system.get("Tags", [])}.get("Deployment") == DN:
+            systems.add(system["FileSystemId"])
+    return [efs.describe_file_systems(FileSystemId=s)["FileSystems"][0] for s in sorted(systems)]
+
+
+def test_the_workspace_is_encrypted_and_reached_by_the_instances_only(
+    deployment: Deployment, aws_client: Client
+) -> None:
+    """Encrypted at rest; its mount targets' groups admit NFS (2049) from the instances' group
+    and nothing else; every task definition that mounts it does so over TLS, with IAM
+    authorization, through the access point."""
+    efs, ec2, ecs = aws_client("efs"), aws_client("ec2"), aws_client("ecs")
+    systems = _file_systems(deployment, aws_client)
+    assert systems
+    for system in systems:
+        assert system["Encrypted"] is True, system["FileSystemId"]
+        targets = efs.describe_mount_targets(FileSystemId=system["FileSystemId"])["MountTargets"]
+        assert len(targets) == 2, targets
+        for target in targets:
+            group_ids = efs.describe_mount_target_security_groups(
+                MountTargetId=target["MountTargetId"]
+            )["SecurityGroups"]
+            for group in ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]:
+                rules = [
+                    (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"),
+                     sorted(g["GroupId"] for g in p.get("UserIdGroupPairs", [])),
+                     p.get("IpRanges", []) + p.get("Ipv6Ranges", []))
+                    for p in group["IpPermissions"]
+                ]  # fmt: skip
+                assert rules == [
+                    ("tcp", 2049, 2049, [deployment.outputs["security_group_id"]], [])
+                ], group["GroupId"]
+    point = deployment.outputs["work"]["access_point_id"]
+    mounting = 0
+    for family in task_definition_families(DN):
+        definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+        for volume in definition.get("volumes", []):
+            efs_volume = volume.get("efsVolumeConfiguration")
+            assert efs_volume, f"{family} has a volume that is not EFS: {volume}"
+            mounting += 1
+            assert efs_volume["transitEncryption"] == "ENABLED", family
+            assert efs_volume["authorizationConfig"] == {"accessPointId": point, "iam": "ENABLED"}
+    assert mounting == 2  # Jupyter's, and the work archive's (read-only)
+
+
 # --- buckets -----------------------------------------------------------------------------------
 
 
