@@ -18,7 +18,7 @@ import count_templates  # noqa: E402
 # messages of prose with a few values in them, one shell pipeline (local_stack's base image) and
 # one local-target ternary (outputs). Lower it when more go; a new long template belongs in a
 # filter plugin or in vars.
-CEILING = 18
+CEILING = 17
 
 LONG = "x" * 200
 
