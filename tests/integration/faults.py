@@ -60,6 +60,7 @@ POINTS = [
     Point("preflight_aws", r"TASK \[preflight : Find credentials"),
     Point("keypair", r"TASK \[keypair : "),
     Point("network", r"TASK \[network : "),
+    Point("workspace", r"TASK \[workspace : "),
     Point("iam", r"TASK \[iam : "),
     Point("storage", r"TASK \[storage : "),
     Point("secrets", r"TASK \[secrets : "),

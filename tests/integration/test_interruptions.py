@@ -181,7 +181,7 @@ def normalized(outputs: dict[str, Any]) -> str:
     """The outputs with what differs between two clean runs (generated ids) replaced."""
     text = json.dumps(outputs, sort_keys=True, indent=1)
     for pattern, name in (
-        (r"\b(vpc|subnet|sg|igw|rtb|lt|i|sfr|ami)-[0-9a-f-]{6,}", r"\1-ID"),
+        (r"\b(vpc|subnet|sg|igw|rtb|lt|i|sfr|ami|fs|fsap)-[0-9a-f-]{6,}", r"\1-ID"),
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "UUID"),
         (r"(task-definition/[a-z0-9-]+):\d+", r"\1:REV"),
         # a push's manifest digest: a push after a teardown compresses the layers anew
