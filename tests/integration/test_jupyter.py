@@ -233,8 +233,10 @@ def test_pip_install_user_works_and_the_kernel_sees_it(
 ) -> None:
     """The notebook user (not root, who owns the image's venv) installs a package with
     `%pip install` (pip's --user is the image's default) and with `%pip install --user`; both
-    go to ~/.local, and the running kernel imports them without a restart. The wheels are
-    uploaded through the API: these machines reach no package index from the container."""
+    go to the user site in the workspace (PYTHONUSERBASE=/home/jovyan/work/.local: they
+    survive a new task, issue 17), and the running kernel imports them without a restart. The
+    wheels are uploaded through the API: these machines reach no package index from the
+    container."""
     names = ("ecsdl_pip_probe_a", "ecsdl_pip_probe_b")
     wheels = [tiny_wheel(name) for name in names]
     notebook = "pip-probe.ipynb"
@@ -257,6 +259,6 @@ def test_pip_install_user_works_and_the_kernel_sees_it(
         for path in (notebook, *(filename for filename, _ in wheels)):
             delete_path(jupyter_session, jupyter_access.url, path)
     output = run.text
-    site = "/home/jovyan/.local/lib/python3.11/site-packages"
+    site = "/home/jovyan/work/.local/lib/python3.11/site-packages"
     assert f"Successfully installed {names[0].replace('_', '-')}-0.1" in output, output
     assert f"A {site}/{names[0]}" in output and f"B {site}/{names[1]}" in output, output
