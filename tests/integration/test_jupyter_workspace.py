@@ -159,7 +159,13 @@ def test_3_the_work_survives_a_stopped_task(deployment: Deployment, aws_client: 
     assert_the_work_is_there(work, "the task was stopped")
 
 
-def test_4_the_work_survives_site_yml_with_a_new_image(work: Any) -> None:
+def reread_outputs(deployment: Deployment) -> None:
+    """site.yml ran again: the shared deployment's outputs (new task definition revisions, a new
+    instance after a resume) are the file it wrote, for the tests after these."""
+    deployment.outputs = json.loads(deployment.outputs_path.read_text())
+
+
+def test_4_the_work_survives_site_yml_with_a_new_image(deployment: Deployment, work: Any) -> None:
     """site.yml again with another build argument: a new image, new task definition revisions,
     the service's task replaced."""
     (container,) = jupyter_containers()
@@ -172,6 +178,7 @@ def test_4_the_work_survives_site_yml_with_a_new_image(work: Any) -> None:
     # and back to the deployment's own image, for the tests after these
     result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "site.yml with the image again", "site-image-again.log")
+    reread_outputs(deployment)
     assert_the_work_is_there(work, "site.yml with the image again")
 
 
@@ -208,6 +215,7 @@ def test_5_pause_keeps_the_work_and_site_yml_brings_it_back(
 
     resumed = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(resumed, "site.yml after pause.yml", "site-resumed.log")
+    reread_outputs(deployment)
     wait_until_answers(work.url, timeout=ANSWER_TIMEOUT)
     print(f"pause.yml's end -> Jupyter answering after site.yml: {time.monotonic() - ended:.1f} s")
     assert_the_work_is_there(work, "pause.yml then site.yml")
