@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ecsdl import EcsdlError
-from ecsdl.sources import SourceError, _s3_client, is_http, is_s3, split_s3
+from ecsdl.sources import SourceError, _s3_client, is_http, is_s3, s3_write_errors, split_s3
 
 CHUNK = 1 << 20
 
@@ -77,17 +77,10 @@ def upload(path: Path, dest: str, sha256: str, client: Any | None = None) -> Non
     """Put the archive at `dest` (s3:// with metadata sha256, or a local path)."""
     if is_s3(dest):
         bucket, key = split_s3(dest)
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with s3_write_errors(dest):
             (client or _s3_client()).upload_file(
                 str(path), bucket, key, ExtraArgs={"Metadata": {"sha256": sha256}}
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise SourceError(f"{dest}: cannot write to S3 ({code})") from None
-        except BotoCoreError as exc:
-            raise SourceError(f"{dest}: cannot write to S3 ({exc})") from None
         return
     if is_http(dest):
         raise SourceError(f"{dest}: cannot write to an http(s) URL; give a path or s3:// URI")

@@ -23,6 +23,7 @@ buckets) are checked between chunks, each chunk bounded by ECSDL_HTTP_TIMEOUT.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
@@ -31,7 +32,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,21 +339,28 @@ def read_bytes_if_exists(uri: str, limits: Limits | None = None) -> bytes | None
         return None
 
 
+@contextlib.contextmanager
+def s3_write_errors(uri: str) -> Iterator[None]:
+    """An S3 write to `uri` that fails becomes a SourceError of one clear line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        raise SourceError(f"{uri}: cannot write to S3 ({code})") from None
+    except BotoCoreError as exc:
+        raise SourceError(f"{uri}: cannot write to S3 ({exc})") from None
+
+
 def write_bytes(uri: str, data: bytes, client: Any | None = None) -> None:
     """Write `data` to a local path (parents created) or an s3:// URI; SourceError with one
     clear line when it cannot be written. `client`: an S3 client to use instead of the default
     one (boto3's, as for reading)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with s3_write_errors(uri):
             (client or _s3_client()).put_object(Bucket=bucket, Key=key, Body=data)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise SourceError(f"{uri}: cannot write to S3 ({code})") from None
-        except BotoCoreError as exc:
-            raise SourceError(f"{uri}: cannot write to S3 ({exc})") from None
         return
     if is_http(uri):
         raise SourceError(f"{uri}: cannot write to an http(s) URL; give a path or s3:// URI")
