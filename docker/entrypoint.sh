@@ -34,6 +34,11 @@
 #   JUPYTER_PASSWORD_HASH  a jupyter_server.auth.passwd() hash: written to
 #                    $ECSDL_SECRETS_DIR/jupyter-password-hash (0600) in stage 1 and removed from
 #                    the environment; start-notebook and jupyter_server_config.py read the file.
+#   JUPYTER_TLS_KEY  Jupyter's TLS private key (PEM; the deployment keeps it in SSM SecureString):
+#                    written to $ECSDL_SECRETS_DIR/jupyter-tls.key (0600) in stage 1 and removed
+#                    from the environment, like the hash. Only with JUPYTER_TLS_CERT.
+#   JUPYTER_TLS_CERT its certificate (PEM; public): written beside it, jupyter-tls.crt. Jupyter
+#                    serves HTTPS only: start-notebook refuses to start without the two.
 #
 # Started as root anyway (docker run --user 0, a task definition's `user: root`), it first
 # becomes jovyan, with no capabilities and no way back (setpriv --no-new-privs), and then does
@@ -65,7 +70,9 @@ fi
 # inherits them.
 host_key="${SSH_HOST_KEY:-}"
 password_hash="${JUPYTER_PASSWORD_HASH:-}"
-unset SSH_HOST_KEY JUPYTER_PASSWORD_HASH
+tls_key="${JUPYTER_TLS_KEY:-}"
+tls_cert="${JUPYTER_TLS_CERT:-}"
+unset SSH_HOST_KEY JUPYTER_PASSWORD_HASH JUPYTER_TLS_KEY JUPYTER_TLS_CERT
 
 # Writes $host_key as sshd's ed25519 host key (and its public half beside it), or exits 64.
 # printf is a shell builtin: the key never appears in a process's arguments.
@@ -129,11 +136,22 @@ if [ "${ECSDL_STAGE:-1}" != 2 ]; then
         install_host_key
         export ECSDL_HOST_KEY_ORIGIN="from SSH_HOST_KEY"
     fi
-    if [ -n "${password_hash}" ]; then
-        # A folder of this uid's own (0700), made anew: the hash is readable by the user only.
+    if { [ -n "${tls_key}" ] && [ -z "${tls_cert}" ]; } || { [ -z "${tls_key}" ] && [ -n "${tls_cert}" ]; }; then
+        echo "ecsdl-entrypoint: JUPYTER_TLS_KEY and JUPYTER_TLS_CERT go together (a key and its certificate); only one is set" >&2
+        exit 64
+    fi
+    if [ -n "${password_hash}${tls_key}" ]; then
+        # A folder of this uid's own (0700), made anew: the files are readable by the user only.
         ECSDL_SECRETS_DIR="$(mktemp -d /tmp/ecsdl-secrets.XXXXXXXX)"
-        (umask 077 && printf '%s\n' "${password_hash}" > "${ECSDL_SECRETS_DIR}/jupyter-password-hash")
+        if [ -n "${password_hash}" ]; then
+            (umask 077 && printf '%s\n' "${password_hash}" > "${ECSDL_SECRETS_DIR}/jupyter-password-hash")
+        fi
+        if [ -n "${tls_key}" ]; then
+            (umask 077 && printf '%s\n' "${tls_key}" > "${ECSDL_SECRETS_DIR}/jupyter-tls.key" \
+                && printf '%s\n' "${tls_cert}" > "${ECSDL_SECRETS_DIR}/jupyter-tls.crt")
+        fi
         password_hash=""
+        tls_key=""
         export ECSDL_SECRETS_DIR
     fi
     export ECSDL_STAGE=2

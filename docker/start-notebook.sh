@@ -1,5 +1,5 @@
 #!/bin/sh
-# The image's default command: JupyterLab on 0.0.0.0:8888, password only.
+# The image's default command: JupyterLab on 0.0.0.0:8888, HTTPS and password only.
 # The password is a jupyter_server.auth.passwd() hash ("argon2:..."), given at run time as
 # JUPYTER_PASSWORD_HASH (ECS injects it from an SSM SecureString), which the entrypoint moved to
 # $ECSDL_SECRETS_DIR/jupyter-password-hash (0600) before anything started. Without it Jupyter is
@@ -16,6 +16,13 @@ case "${JUPYTER_PASSWORD_HASH:-}" in
     *) echo "start-notebook: JUPYTER_PASSWORD_HASH does not look like a jupyter_server.auth.passwd() hash (algorithm:...); refusing to start Jupyter" >&2
         exit 64 ;;
 esac
+# HTTPS only: the entrypoint wrote JUPYTER_TLS_KEY and JUPYTER_TLS_CERT (the deployment's key,
+# from an SSM SecureString, and its certificate) to $ECSDL_SECRETS_DIR; without them Jupyter is
+# not started (never a password over plain HTTP). jupyter_server_config.py loads them.
+if [ ! -r "${ECSDL_SECRETS_DIR:-/nonexistent}/jupyter-tls.key" ] || [ ! -r "${ECSDL_SECRETS_DIR:-/nonexistent}/jupyter-tls.crt" ]; then
+    echo "start-notebook: JUPYTER_TLS_KEY and JUPYTER_TLS_CERT are not set (a PEM key and its certificate); refusing to serve Jupyter over plain HTTP" >&2
+    exit 64
+fi
 # The work folder (on AWS the deployment's EFS file system, which outlives the task): the sample
 # notebooks are copied there on the first start only (a notebook the user deleted stays
 # deleted; one they changed is never overwritten), and `pip install --user` goes there when the

@@ -4,14 +4,17 @@ Both come from Debian (`chromium`, `chromium-driver`; scripts/install-system-dep
 them). The driver's path is always given to Selenium, so Selenium Manager never runs and nothing
 is downloaded. Every browser gets a temporary profile and is always quit.
 
-    python tests/integration/browser.py http://127.0.0.1:8888/ --screenshot shot.png
+    python tests/integration/browser.py https://127.0.0.1:8888/ \
+        --certificate .secrets/ecs-dl-jupyter.crt --screenshot shot.png
     (the password is read from $JUPYTER_PASSWORD, or asked for)
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
+import hashlib
 import os
 import re
 import shutil
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin, urlparse
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -129,12 +134,28 @@ def find_chromedriver() -> str | None:
     return CHROMEDRIVER_FALLBACK if os.access(CHROMEDRIVER_FALLBACK, os.X_OK) else None
 
 
+def spki_sha256(certificate: str | Path) -> str:
+    """base64 SHA-256 of the public key (SubjectPublicKeyInfo) of the PEM certificate file:
+    what Chromium's --ignore-certificate-errors-spki-list takes."""
+    pem = Path(certificate).read_bytes()
+    spki = (
+        x509.load_pem_x509_certificate(pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
 @contextmanager
-def headless_chromium(timeout: float = 60.0) -> Iterator[WebDriver]:
+def headless_chromium(
+    timeout: float = 60.0, certificate: str | Path | None = None
+) -> Iterator[WebDriver]:
     """A headless Chromium with a temporary profile; quit and its profile removed on exit.
 
     The flags are those Chromium needs as root in a container: no sandbox (it refuses to run
-    as root with one), no /dev/shm (often 64 MiB in a container).
+    as root with one), no /dev/shm (often 64 MiB in a container). `certificate`: a self-signed
+    server certificate (PEM file) to accept, pinned by its public key (as a user who trusted
+    it in the browser); any other certificate error still stops the page.
     """
     chromium, chromedriver = find_chromium(), find_chromedriver()
     if not chromium or not chromedriver:
@@ -159,6 +180,8 @@ def headless_chromium(timeout: float = 60.0) -> Iterator[WebDriver]:
         "--disable-background-networking",
     ):
         options.add_argument(flag)
+    if certificate is not None:
+        options.add_argument(f"--ignore-certificate-errors-spki-list={spki_sha256(certificate)}")
     driver: WebDriver | None = None
     try:
         try:
@@ -266,6 +289,7 @@ def open_notebook_and_screenshot(
     screenshot_path: Path,
     timeout: float = 60.0,
     title_text: str = NOTEBOOK_TITLE,
+    certificate: str | Path | None = None,
 ) -> NotebookView:
     """Log in with `password`, open `notebook_path` (a server path) and screenshot its view.
 
@@ -278,7 +302,7 @@ def open_notebook_and_screenshot(
     screenshot_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     url = notebook_url(base_url, notebook_path)
-    with headless_chromium(timeout) as driver:
+    with headless_chromium(timeout, certificate) as driver:
         try:
             _log_in(driver, url, password, screenshot_path, timeout)
             state: dict[str, Any] = {}
@@ -370,12 +394,13 @@ def run_all_and_screenshot(
     notebook_path: str,
     screenshot_path: Path,
     timeout: float = 180.0,
+    certificate: str | Path | None = None,
 ) -> NotebookRunView:
     """Log in, follow the base URL (JupyterLab), open `notebook_path`, choose Run > Run All
     Cells as a person would, wait until every code cell has run, and screenshot the result."""
     screenshot_path = Path(screenshot_path)
     screenshot_path.parent.mkdir(parents=True, exist_ok=True)
-    with headless_chromium(timeout) as driver:
+    with headless_chromium(timeout, certificate) as driver:
         try:
             _log_in(driver, base_url, password, screenshot_path, timeout)
             WebDriverWait(driver, timeout).until(
@@ -437,6 +462,7 @@ def try_login(
     notebook_path: str,
     screenshot_path: Path,
     timeout: float = 60.0,
+    certificate: str | Path | None = None,
 ) -> LoginOutcome:
     """Submit `password` on the login page, then ask for the notebook; report what was seen.
 
@@ -446,7 +472,7 @@ def try_login(
     screenshot_path = Path(screenshot_path)
     screenshot_path.parent.mkdir(parents=True, exist_ok=True)
     url = notebook_url(base_url, notebook_path)
-    with headless_chromium(timeout) as driver:
+    with headless_chromium(timeout, certificate) as driver:
         try:
             driver.get(url)
             if not _on_login_page(driver):
@@ -480,7 +506,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Log in to Jupyter in headless Chromium, open a notebook and screenshot it.",
         epilog="The password is read from $JUPYTER_PASSWORD, or asked for when it is not set.",
     )
-    parser.add_argument("url", help="Jupyter's base URL, e.g. http://127.0.0.1:8888/")
+    parser.add_argument("url", help="Jupyter's base URL, e.g. https://127.0.0.1:8888/")
+    parser.add_argument(
+        "--certificate",
+        type=Path,
+        help="the server's self-signed certificate (PEM) to accept (.secrets/<name>-jupyter.crt)",
+    )
     parser.add_argument(
         "--notebook",
         default="classify.ipynb",
@@ -508,7 +539,13 @@ def main(argv: list[str] | None = None) -> int:
     password = os.environ.get("JUPYTER_PASSWORD") or getpass.getpass("Jupyter password: ")
     try:
         view = open_notebook_and_screenshot(
-            base_url, password, args.notebook, args.screenshot, args.timeout, args.title
+            base_url,
+            password,
+            args.notebook,
+            args.screenshot,
+            args.timeout,
+            args.title,
+            certificate=args.certificate,
         )
     except BrowserError as exc:
         print(f"error: {exc}", file=sys.stderr)

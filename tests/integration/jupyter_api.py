@@ -102,8 +102,12 @@ def api_url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + quote(path.lstrip("/"), safe="/")
 
 
-def wait_until_answers(base_url: str, timeout: float = 120.0, interval: float = 1.0) -> str:
+def wait_until_answers(
+    base_url: str, timeout: float = 120.0, interval: float = 1.0, verify: bool | str = True
+) -> str:
     """Wait until Jupyter answers GET /api (no login needed) with its version; return it.
+
+    `verify`: the certificate to trust (the deployment's, a path), as requests takes it.
 
     A load balancer's 5xx while the task starts counts as not answering yet. Raises
     JupyterError with the last thing seen when `timeout` seconds pass.
@@ -113,7 +117,7 @@ def wait_until_answers(base_url: str, timeout: float = 120.0, interval: float = 
     last = "no attempt"
     while True:
         try:
-            response = requests.get(url, timeout=min(10.0, max(1.0, timeout)))
+            response = requests.get(url, timeout=min(10.0, max(1.0, timeout)), verify=verify)
             if response.status_code == 200 and "version" in _json_or_empty(response):
                 return str(response.json()["version"])
             last = f"HTTP {response.status_code}: {response.text[:200]!r}"
@@ -129,14 +133,20 @@ def login(
     password: str,
     session: requests.Session | None = None,
     timeout: float = 30.0,
+    verify: bool | str | None = None,
 ) -> requests.Session:
     """Log in through the password form; return the session, cookies and X-XSRFToken set.
+
+    `verify`: the certificate the session trusts (the deployment's, a path); None keeps the
+    given session's (a new one: the system's CAs).
 
     GET /login gives the `_xsrf` cookie, POST /login sends it back with the password. Raises
     LoginRefused when the server refuses the password (HTTP 401), JupyterError on anything else
     unexpected. Pass `session` to keep hold of it when the login fails (it stays logged out).
     """
     session = session if session is not None else requests.Session()
+    if verify is not None:
+        trust(session, verify)
     form = session.get(api_url(base_url, LOGIN_FORM), timeout=timeout)
     if form.status_code != 200:
         raise JupyterError(f"GET {form.url} answered HTTP {form.status_code}, not the login form")
@@ -162,6 +172,17 @@ def login(
             f"Jupyter at {base_url} accepted the login form (HTTP {answer.status_code}) "
             "but the API still refuses the session"
         )
+    return session
+
+
+def trust(session: requests.Session, certificate: bool | str) -> requests.Session:
+    """Make `session` verify servers against `certificate` (a PEM file) and nothing else.
+
+    requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE of the environment override a session's
+    `verify` (psf/requests#3829), so the session stops reading the environment (no proxy is
+    involved: the deployment's address is reached directly)."""
+    session.verify = certificate
+    session.trust_env = False
     return session
 
 
@@ -240,9 +261,7 @@ def put_file(
         raise JupyterError(f"PUT {path}: HTTP {response.status_code}: {response.text[:300]!r}")
 
 
-def get_file(
-    session: requests.Session, base_url: str, path: str, timeout: float = 30.0
-) -> bytes:
+def get_file(session: requests.Session, base_url: str, path: str, timeout: float = 30.0) -> bytes:
     """The bytes of the file at server path `path`, through /api/contents (base64)."""
     import base64
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.browser import (
     NOTEBOOK_TITLE,
+    BrowserError,
     find_chromedriver,
     find_chromium,
     open_notebook_and_screenshot,
@@ -75,6 +76,7 @@ def test_password_opens_the_notebook(
         jupyter_access.notebook,
         shot,
         timeout=BROWSER_TIMEOUT,
+        certificate=jupyter_access.certificate,
     )
 
     print(f"notebook view in {view.seconds:.1f} s: {view}")
@@ -100,6 +102,7 @@ def test_wrong_password_does_not_open_the_notebook(
         jupyter_access.notebook,
         shot,
         timeout=BROWSER_TIMEOUT,
+        certificate=jupyter_access.certificate,
     )
 
     assert not outcome.logged_in, outcome
@@ -107,6 +110,21 @@ def test_wrong_password_does_not_open_the_notebook(
     assert "/login" in outcome.url, outcome
     assert outcome.login_form, outcome
     assert not outcome.notebook_view, outcome
+
+
+def test_a_browser_that_does_not_trust_the_certificate_stops_before_the_password(
+    browser_available: None, jupyter_access: Any, browser_artifacts: Path
+) -> None:
+    """Without the deployment's certificate trusted, Chromium shows its certificate warning
+    and never reaches the password form: the password is never typed into an untrusted page."""
+    with pytest.raises(BrowserError, match="Privacy error"):
+        try_login(
+            jupyter_access.url,
+            jupyter_access.password,
+            jupyter_access.notebook,
+            browser_artifacts / "untrusted.png",
+            timeout=BROWSER_TIMEOUT,
+        )
 
 
 def test_run_all_classifies_the_sample_cat_with_nothing_typed(
@@ -124,6 +142,7 @@ def test_run_all_classifies_the_sample_cat_with_nothing_typed(
         jupyter_access.notebook,
         shot,
         timeout=max(BROWSER_TIMEOUT, 180),
+        certificate=jupyter_access.certificate,
     )
 
     print(f"Run All in {run.seconds:.1f} s: {run.prompts}")

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -31,6 +32,13 @@ import pytest
 
 from tests.conftest import CONTAINER_UID
 from tests.integration.processes import PROCESS_LIST, parse_listing
+from tests.tls import plain_http_refused, self_signed
+
+# Jupyter's TLS key and certificate, as the deployment gives them to the task (the key from an
+# SSM SecureString); a client trusts that certificate only.
+TLS_KEY, TLS_CERT = self_signed("ecsdl-image-test", ["127.0.0.1"])
+TLS_ENV = ("-e", f"JUPYTER_TLS_KEY={TLS_KEY}", "-e", f"JUPYTER_TLS_CERT={TLS_CERT}")
+TLS_CONTEXT = ssl.create_default_context(cadata=TLS_CERT)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO_ROOT / "docker"
@@ -388,6 +396,30 @@ def test_without_a_password_hash_jupyter_does_not_start(image: str) -> None:
     ]
 
 
+def test_without_a_tls_key_and_certificate_jupyter_does_not_start(
+    image: str, password_hash: str
+) -> None:
+    result = docker(
+        "run", "--rm", "-e", f"JUPYTER_PASSWORD_HASH={password_hash}", image,
+        check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 64
+    assert result.stderr.strip().splitlines() == [
+        "start-notebook: JUPYTER_TLS_KEY and JUPYTER_TLS_CERT are not set (a PEM key and its "
+        "certificate); refusing to serve Jupyter over plain HTTP"
+    ]
+
+
+def test_a_tls_key_without_its_certificate_is_refused(image: str, password_hash: str) -> None:
+    result = docker(
+        "run", "--rm", "-e", f"JUPYTER_PASSWORD_HASH={password_hash}", "-e",
+        f"JUPYTER_TLS_KEY={TLS_KEY}", image, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 64
+    assert "JUPYTER_TLS_KEY and JUPYTER_TLS_CERT go together" in result.stderr
+    assert "PRIVATE KEY" not in result.stderr + result.stdout
+
+
 @pytest.fixture
 def container_name() -> Iterator[str]:
     name = f"ecsdl-test-{uuid.uuid4().hex[:8]}"
@@ -400,7 +432,7 @@ def _wait_for_http(url: str, timeout: float = 60.0) -> None:
     last = ""
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=2)  # noqa: S310 (local test URL)
+            urllib.request.urlopen(url, timeout=2, context=TLS_CONTEXT)  # noqa: S310
             return
         except urllib.error.HTTPError:
             return  # it answers
@@ -426,7 +458,9 @@ def password_hash(image: str) -> str:
 def jupyter_login(base: str, password: str = PASSWORD) -> tuple[Any, str]:
     """An opener logged in to Jupyter at base (its cookies), and the _xsrf token for writes."""
     jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=TLS_CONTEXT)
+    )
     opener.open(f"{base}/login", timeout=5)
     xsrf = next(c.value for c in jar if c.name == "_xsrf")
     body = urllib.parse.urlencode({"password": password, "_xsrf": xsrf}).encode()
@@ -446,14 +480,24 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(
         "127.0.0.1::8888",
         "-e",
         f"JUPYTER_PASSWORD_HASH={password_hash}",
+        *TLS_ENV,
         image,
     )
     port = docker("port", container_name, "8888/tcp").stdout.split(":")[-1].strip()
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://127.0.0.1:{port}"
     _wait_for_http(f"{base}/login")
 
-    # the hash is in a 0600 file of jovyan's, in no process's environment (tini's included)
-    assert secret_holders(container_name, "JUPYTER_PASSWORD_HASH") == ""
+    # HTTPS only: plain HTTP on the port gets no answer
+    assert plain_http_refused("127.0.0.1", int(port)) == ""
+
+    # the hash and the TLS key are in 0600 files of jovyan's, in no process's environment
+    # (tini's included)
+    assert secret_holders(container_name, "JUPYTER_PASSWORD_HASH", "JUPYTER_TLS_KEY") == ""
+    tls_files = docker(
+        "exec", container_name, "sh", "-c",
+        "cd /tmp/ecsdl-secrets.* && stat -c '%U %a %n' jupyter-tls.key jupyter-tls.crt",
+    ).stdout.split()  # fmt: skip
+    assert tls_files[0:2] == ["jovyan", "600"] and tls_files[3:5] == ["jovyan", "600"], tls_files
     hash_file = docker(
         "exec", container_name, "sh", "-c",
         "stat -c '%U %a' /tmp/ecsdl-secrets.*/jupyter-password-hash "
@@ -464,7 +508,7 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(
     # without login: the API refuses
     for path in ("/api/status", "/api/contents", "/api/kernels"):
         with pytest.raises(urllib.error.HTTPError) as info:
-            urllib.request.urlopen(base + path, timeout=5)  # noqa: S310
+            urllib.request.urlopen(base + path, timeout=5, context=TLS_CONTEXT)  # noqa: S310
         assert info.value.code == 403, path
 
     # with the password: it answers
@@ -476,7 +520,9 @@ def test_jupyter_needs_the_password_and_runs_as_non_root(
 
     # a wrong password does not log in
     jar2 = http.cookiejar.CookieJar()
-    opener2 = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar2))
+    opener2 = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(jar2), urllib.request.HTTPSHandler(context=TLS_CONTEXT)
+    )
     opener2.open(f"{base}/login", timeout=5)
     xsrf2 = next(c.value for c in jar2 if c.name == "_xsrf")
     bad = urllib.parse.urlencode({"password": "wrong", "_xsrf": xsrf2}).encode()
@@ -794,13 +840,14 @@ def test_a_jupyter_container_with_ssh_has_no_root_process_and_no_capability(
         f"127.0.0.1::{SSH_PORT}",
         "-e",
         f"JUPYTER_PASSWORD_HASH={password_hash}",
+        *TLS_ENV,
         "-e",
         f"SSH_PUBLIC_KEY={key.with_suffix('.pub').read_text().strip()}",
         image,
     )
     jupyter_port = docker("port", container_name, "8888/tcp").stdout.split(":")[-1].strip()
     ssh_port = docker("port", container_name, f"{SSH_PORT}/tcp").stdout.split(":")[-1].strip()
-    base = f"http://127.0.0.1:{jupyter_port}"
+    base = f"https://127.0.0.1:{jupyter_port}"
     _wait_for_http(f"{base}/login")
 
     # Jupyter writes in ~/work, and starts a kernel (one more process to look at)

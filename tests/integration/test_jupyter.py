@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from tests.integration.conftest import DEPLOYMENT_NAME, Deployment, JupyterAccess
 from tests.integration.jupyter_api import (
     CellError,
     LoginRefused,
@@ -32,6 +39,7 @@ from tests.integration.jupyter_api import (
     run_notebook,
     wait_until_answers,
 )
+from tests.tls import fingerprint, plain_http_refused, served_certificate
 
 ANSWER_TIMEOUT = float(os.environ.get("ECS_DL_JUPYTER_ANSWER_TIMEOUT", "300"))
 NOTEBOOK_TIMEOUT = float(os.environ.get("ECS_DL_NOTEBOOK_TIMEOUT", "600"))
@@ -50,8 +58,9 @@ TOP_ENTRY = re.compile(r"^\d+\. (\d+\.\d+)  (.+)$", re.MULTILINE)
 @pytest.fixture
 def jupyter_session(jupyter_access: Any) -> requests.Session:
     """A client logged in with the right password (the server answering first)."""
-    wait_until_answers(jupyter_access.url, timeout=ANSWER_TIMEOUT)
-    return login(jupyter_access.url, jupyter_access.password)
+    access = jupyter_access
+    wait_until_answers(access.url, timeout=ANSWER_TIMEOUT, verify=access.certificate)
+    return login(jupyter_access.url, jupyter_access.password, verify=jupyter_access.certificate)
 
 
 def tiny_wheel(name: str, version: str = "0.1") -> tuple[str, bytes]:
@@ -92,29 +101,81 @@ def image_preamble(image: str) -> str:
 
 
 def test_jupyter_answers(jupyter_access: Any) -> None:
-    version = wait_until_answers(jupyter_access.url, timeout=ANSWER_TIMEOUT)
+    version = wait_until_answers(
+        jupyter_access.url, timeout=ANSWER_TIMEOUT, verify=jupyter_access.certificate
+    )
     assert version.split(".")[0] == "2", f"jupyter_server {version}, expected 2.x"
+
+
+def test_jupyter_serves_https_with_the_printed_certificate(jupyter_access: JupyterAccess) -> None:
+    """The server presents the certificate the outputs name, with the fingerprint they print;
+    it is an ECDSA P-256 certificate for the address of the URL; a client that trusts the
+    certificate logs in (the other tests), one that trusts only the usual CAs is refused."""
+    parts = urlsplit(jupyter_access.url)
+    assert parts.scheme == "https", jupyter_access.url
+    served = served_certificate(parts.hostname or "", parts.port or 443)
+    pem = Path(jupyter_access.certificate).read_text()
+    certificate = x509.load_pem_x509_certificate(pem.encode())
+    assert served == certificate.public_bytes(Encoding.DER), "not the certificate of the outputs"
+    assert fingerprint(served) == jupyter_access.certificate_sha256
+    key = certificate.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert str(parts.hostname) in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(api_url(jupyter_access.url, "api"), timeout=30)
+
+
+def test_plain_http_on_jupyters_port_gets_no_answer(jupyter_access: JupyterAccess) -> None:
+    parts = urlsplit(jupyter_access.url)
+    answer = plain_http_refused(parts.hostname or "", parts.port or 443)
+    assert answer == "", f"plain HTTP was answered: {answer}"
+
+
+def test_the_tls_key_is_a_0600_file_here_and_an_ssm_securestring_only(
+    deployment: Deployment, aws_client: Any, jupyter_access: JupyterAccess
+) -> None:
+    """The key is on this machine (0600, beside the certificate), in SSM as a SecureString that
+    the task's `secrets` name, and not in the task definition itself."""
+    key_file = Path(jupyter_access.certificate).with_name(f"{DEPLOYMENT_NAME}-jupyter-tls.key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    parameter = aws_client("ssm").get_parameter(
+        Name=f"/{DEPLOYMENT_NAME}/jupyter/tls-key", WithDecryption=True
+    )["Parameter"]
+    assert parameter["Type"] == "SecureString"
+    assert parameter["Value"] == key
+    arn = deployment.outputs["task_definitions"]["jupyter"]
+    definition = aws_client("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]
+    (container,) = definition["containerDefinitions"]
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets["JUPYTER_TLS_KEY"] == parameter["ARN"]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["JUPYTER_TLS_CERT"] == Path(jupyter_access.certificate).read_text().strip()
+    assert "PRIVATE KEY" not in str(definition)
 
 
 @pytest.mark.parametrize(
     "path", ["api/contents", "api/kernels", "api/sessions", "api/status", "api/kernelspecs"]
 )
 def test_the_api_refuses_a_client_without_login(jupyter_access: Any, path: str) -> None:
-    assert api_status(requests.Session(), jupyter_access.url, path) == 403
+    assert api_status(jupyter_access.client(), jupyter_access.url, path) == 403
 
 
 def test_pages_send_a_client_without_login_to_the_login_form(jupyter_access: Any) -> None:
-    response = requests.get(api_url(jupyter_access.url, "tree"), allow_redirects=False, timeout=30)
+    response = jupyter_access.client().get(
+        api_url(jupyter_access.url, "tree"), allow_redirects=False, timeout=30
+    )
     assert response.status_code == 302
     assert response.headers["Location"].split("?")[0].endswith("/login")
-    assert not is_logged_in(requests.Session(), jupyter_access.url)
+    assert not is_logged_in(jupyter_access.client(), jupyter_access.url)
 
 
 def test_no_kernel_starts_without_login(jupyter_access: Any) -> None:
     # The client makes up its own _xsrf cookie and header (tornado only compares the two), so
     # the XSRF check passes and only the missing login can refuse it: a server without a
     # password would start the kernel (201).
-    response = requests.post(
+    response = jupyter_access.client().post(
         api_url(jupyter_access.url, "api/kernels"),
         json={"name": "python3"},
         headers={"X-XSRFToken": "ecs-dl-test", "Cookie": "_xsrf=ecs-dl-test"},
@@ -126,7 +187,7 @@ def test_no_kernel_starts_without_login(jupyter_access: Any) -> None:
 @pytest.mark.parametrize("wrong", ["", "not-the-password"])
 def test_a_wrong_password_is_refused(jupyter_access: Any, wrong: str) -> None:
     assert wrong != jupyter_access.password
-    client = requests.Session()
+    client = jupyter_access.client()
     with pytest.raises(LoginRefused, match="refused the password"):
         login(jupyter_access.url, wrong, session=client)
     assert not is_logged_in(client, jupyter_access.url)

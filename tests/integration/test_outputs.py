@@ -88,6 +88,10 @@ def test_outputs_playbook_reads_the_live_deployment_and_changes_nothing(
     printed = " ".join(result.stdout.split())
     jupyter = deployment.outputs["jupyter"]
     assert f"Jupyter: {jupyter['url']}" in printed, tail(result.stdout)
+    assert f"Certificate: {jupyter['certificate']} (SHA-256 {jupyter['certificate_sha256']})" in (
+        printed
+    )
+    assert f"curl --cacert {jupyter['certificate']} {jupyter['url']}" in printed
     assert f"Model: {deployment.outputs['model']['source']}" in printed
     assert (
         f"Shell in the container: {' '.join(deployment.outputs['ssh']['container'].split())}"

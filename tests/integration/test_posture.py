@@ -50,6 +50,7 @@ from tests.integration.conftest import (
     DEPLOYMENT_NAME,
     Deployment,
     docker_container_ids,
+    jupyter_trust,
     save_artifact,
 )
 from tests.integration.processes import PROCESS_LIST, parse_listing
@@ -732,5 +733,5 @@ def test_the_local_instances_sshd_logs_in_its_user_only(deployment: Deployment) 
 def test_jupyter_refuses_the_api_without_login(deployment: Deployment) -> None:
     url = deployment.outputs["jupyter"]["url"].rstrip("/") + "/api/contents"
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(url, timeout=10)  # noqa: S310 (the deployment's own URL)
+        urllib.request.urlopen(url, timeout=10, context=jupyter_trust(deployment.outputs))  # noqa: S310
     assert refused.value.code == 403, f"{url}: {refused.value.code}"

@@ -3,12 +3,13 @@
 One site.yml -vvv run for a deployment of its own (ECS_DL_SEC_DEPLOYMENT, default ecs-dl-sec,
 with host ports of its own), torn down when the module ends. The secrets are read the way a
 user (or an attacker with the account) would: the generated Jupyter password and the private
-keys from .secrets/, the password's argon2 hash from SSM, an ECR token from GetAuthorizationToken.
+keys (the key pair's, the container's host key, Jupyter's TLS key) from .secrets/, the
+password's argon2 hash from SSM, an ECR token from GetAuthorizationToken.
 Each is looked for in several forms (whole, base64, per-line fragments of the keys, so that a
 JSON-escaped or re-wrapped key is found too) in:
 
 - the playbook's -vvv output;
-- every file under the repository (not .git and .venv) but the three files meant to hold them,
+- every file under the repository (not .git and .venv) but the four files meant to hold them,
   which must be 0600 in a 0700 folder: outputs/, .local/ (logs, sshd, the registry's manifests
   and image configs), tests/artifacts/, ...; plus ~/.docker, ~/.ansible, Ansible's scratch files
   in /tmp (the instance-side build folder, with the build context and the docker client's
@@ -101,6 +102,22 @@ def key_fragments(pem: str) -> list[str]:
     return fragments
 
 
+def ec_key_fragments(pem: str) -> list[str]:
+    """Pieces of an EC private key (SEC1 PEM, as community.crypto writes Jupyter's TLS key)
+    that only its private half has.
+
+    Such a file holds the public key too, in its last bytes; the certificate, which is public
+    and printed, holds the same bytes at the same base64 alignment. So only the body's first
+    line (the version and the 32-byte private scalar) and slices of the base64 of the whole
+    file count."""
+    body = [line.strip() for line in pem.splitlines() if line.strip() and "-----" not in line]
+    der = base64.b64decode("".join(body))
+    assert der[5:7] == b"\x04\x20", "not a SEC1 EC private key with a 32-byte scalar"
+    assert base64.b64decode(body[0])[7:39] == der[7:39], "the scalar is not in the first line"
+    whole = _b64(pem)
+    return [body[0]] + [whole[i : i + 40] for i in range(120, len(whole) - 40, 160)]
+
+
 def password_fragments(value: str) -> list[str]:
     return [value, _b64(value)]
 
@@ -148,7 +165,8 @@ def read_secrets() -> list[Secret]:
     password_file = SECRETS_DIR / f"{NAME}-jupyter-password"
     key_file = SECRETS_DIR / f"{NAME}.pem"
     host_key_file = SECRETS_DIR / f"{NAME}-container-host-key"
-    for path in (password_file, key_file, host_key_file):
+    tls_key_file = SECRETS_DIR / f"{NAME}-jupyter-tls.key"
+    for path in (password_file, key_file, host_key_file, tls_key_file):
         assert path.is_file(), f"site.yml wrote no {path}"
     password = password_file.read_text().strip()
     password_hash = local_client("ssm").get_parameter(
@@ -171,6 +189,12 @@ def read_secrets() -> list[Secret]:
             host_key_file.read_text(),
             key_fragments(host_key_file.read_text()),
             host_key_file,
+        ),
+        Secret(
+            "Jupyter TLS key",
+            tls_key_file.read_text(),
+            ec_key_fragments(tls_key_file.read_text()),
+            tls_key_file,
         ),
         Secret("registry token", token, [token, _b64(token)]),
         Secret("registry password", registry_password, password_fragments(registry_password)),
