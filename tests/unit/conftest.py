@@ -152,8 +152,9 @@ def run_module(
 
 
 @pytest.fixture(scope="module")
-def network(aws: Callable[[str], Any]) -> dict:
-    """Two subnets and a launch template for the Spot Fleet tests."""
+def network(aws: Callable[[str], Any], request: pytest.FixtureRequest) -> dict:
+    """Two subnets and a launch template for the Spot Fleet tests. The moto server is the
+    session's, so the template is named after the test module (a name is unique per account)."""
     ec2 = aws("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -164,6 +165,7 @@ def network(aws: Callable[[str], Any]) -> dict:
     ]
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     template = ec2.create_launch_template(
-        LaunchTemplateName="ecs-dl-test", LaunchTemplateData={"ImageId": image}
+        LaunchTemplateName=f"ecs-dl-{request.module.__name__.rpartition('.')[2]}",
+        LaunchTemplateData={"ImageId": image},
     )["LaunchTemplate"]["LaunchTemplateId"]
     return {"subnets": subnets, "launch_template_id": template}
