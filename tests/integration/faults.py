@@ -1,8 +1,8 @@
-"""Stop a site.yml run at a chosen point, the way things go wrong for a user.
+"""Stop a site.yml (or teardown.yml) run at a chosen point, the way things go wrong for a user.
 
-A point is where site.yml is when the fault strikes: the first task of a role (a role boundary)
-or a moment inside one of its waits. The run's output is read as it comes; when the point's task
-banner shows up (plus a delay, to be inside a wait), one of two faults strikes:
+A point is where the playbook is when the fault strikes: the first task of a role (a role
+boundary) or a moment inside one of its waits. The run's output is read as it comes; when the
+point's task banner shows up (plus a delay, to be inside a wait), one of two faults strikes:
 
 - "sigint": Ctrl-C, i.e. SIGINT to the whole process group of ansible-playbook (the terminal
   sends it to ansible-playbook, its workers and the module they run).
@@ -82,6 +82,34 @@ POINTS = [
 ]
 POINT_BY_ID = {point.id: point for point in POINTS}
 
+# teardown.yml in order, after pause.yml (no instance: the fleet starts one for the work's
+# archive task): each role boundary, and the waits - the fleet scaled up again, the archive
+# task, the fleet cancelled (its instances terminating), the file system's deletion - and the
+# moment the archive is downloaded but not yet recorded (the file system may not go yet).
+TEARDOWN_POINTS = [
+    Point("td_outputs", r"TASK \[outputs : ", fail=None),
+    Point("td_jupyter_service", r"TASK \[jupyter_service : "),
+    Point("td_work_pending", r"TASK \[workspace : Find the deployment's file system"),
+    Point("td_in_fleet_resume", r"TASK \[spot_fleet : Scale the empty Spot Fleet up", delay=0.3),
+    Point("td_in_fleet_joined", r"TASK \[spot_fleet : Wait until every instance", delay=0.1),
+    Point("td_in_work_archive_wait", r"TASK \[run_task : Wait until the task has", delay=0.3),
+    Point("td_work_archive_downloaded", r"TASK \[workspace : Read the downloaded archive's sha256"),
+    Point("td_task_definitions", r"TASK \[task_definitions : "),
+    Point("td_models", r"TASK \[models : "),
+    Point("td_image_push", r"TASK \[image_push : "),
+    Point("td_image_build", r"TASK \[image_build : ", fail=None),
+    Point("td_in_fleet_cancel", r"TASK \[spot_fleet : Cancel the Spot Fleet", delay=0.3),
+    Point("td_cluster", r"TASK \[cluster : "),
+    Point("td_registry", r"TASK \[registry : "),
+    Point("td_storage", r"TASK \[storage : "),
+    Point("td_secrets", r"TASK \[secrets : "),
+    Point("td_iam", r"TASK \[iam : "),
+    Point("td_in_work_delete", r"TASK \[workspace : Delete its mount targets", delay=0.3),
+    Point("td_network", r"TASK \[network : "),
+    Point("td_keypair", r"TASK \[keypair : "),
+]
+POINT_BY_ID.update({point.id: point for point in TEARDOWN_POINTS})
+
 
 def faults(method: str, rule: dict[str, object] | None = None) -> dict[str, object]:
     """Call the fault injector's control API."""
@@ -157,14 +185,15 @@ def run_with_fault(
     mode: str,
     control_dir: Path,
     timeout: float = 900,
+    playbook: str = "site.yml",
 ) -> FaultRun:
-    """Run site.yml with EXTRA_ARGS; strike with MODE at POINT's banner; wait for the end."""
+    """Run PLAYBOOK with EXTRA_ARGS; strike with MODE at POINT's banner; wait for the end."""
     if mode == "fail" and point.fail is None:
         raise ValueError(f"the fail fault cannot reach {point.id}")
     env = playbook_env()
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
     process = subprocess.Popen(
-        ["ansible-playbook", "site.yml", *extra_args],
+        ["ansible-playbook", playbook, *extra_args],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -8,14 +8,21 @@ The matrix (tests/integration/faults.py has the points and the faults):
   completes; it converges to what a clean run makes (the outputs file and the resource counts).
 - from scratch again: after all that, site.yml from scratch succeeds; it is the clean run the
   chains are compared with.
+- teardown after pause, interrupted: on that clean deployment a notebook is written through the
+  Jupyter API, pause.yml leaves no instance, then teardown.yml is stopped by Ctrl-C at a chain
+  of its points (the fleet starts an instance again for the work's archive task); a last
+  teardown.yml delivers the work to outputs/<name>-work/, byte for byte, and leaves nothing.
 All of it runs while the shared test deployment (ecs-dl-it) exists: it stays whole.
 
-`make test` runs a part of the matrix (a failing task at a role boundary, Ctrl-C in a wait);
-ECS_DL_FAULT_MATRIX=full (`make test-faults`) runs every point with both faults.
+`make test` runs a part of the matrix (a failing task at a role boundary, Ctrl-C in a wait;
+teardown stopped in the archive task's wait and in the file system's deletion);
+ECS_DL_FAULT_MATRIX=full (`make test-faults`) runs every point with both faults, and teardown
+stopped at each of its points.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -43,6 +50,8 @@ from tests.integration.conftest import (
     deployment_args,
     docker_container_ids,
     docker_network_ids,
+    file_digests,
+    jupyter_trust,
     run_playbook,
     save_artifact,
     tail,
@@ -51,10 +60,12 @@ from tests.integration.faults import (
     FAULT_ACCESS_KEY,
     POINT_BY_ID,
     POINTS,
+    TEARDOWN_POINTS,
     FaultRun,
     clear_faults,
     run_with_fault,
 )
+from tests.integration.jupyter_api import login, put_notebook, wait_until_answers
 from tests.integration.processes import host_processes
 from tests.resources import count_resources
 
@@ -81,9 +92,22 @@ CHAINS = {
 }
 if not FULL:
     CHAINS = {"fail": ["cluster", "in_service_wait"]}
+# teardown.yml after pause.yml, stopped by Ctrl-C at each of these points in turn, then run to
+# its end: in the archive task's wait (the copy is not recorded: the next run copies again) and
+# in the file system's deletion (the copy is recorded: the next run goes on without it).
+TEARDOWN_CHAIN = (
+    [point.id for point in TEARDOWN_POINTS]
+    if FULL
+    else ["td_in_work_archive_wait", "td_in_work_delete"]
+)
 
 # The state each completed chain converged to, compared with the clean run at the end.
 CONVERGED: dict[str, dict[str, Any]] = {}
+# Set when the clean run's deployment is left for the teardown-after-pause test.
+CLEAN_DEPLOYED: list[bool] = []
+# What the teardown-after-pause test writes into the work folder through Jupyter.
+WORK_NOTEBOOK = "kept-at-teardown.ipynb"
+WORK_CELLS = ["import numpy as np", "print('the work outlives the deployment', np.pi)"]
 
 
 # --- what is left ---------------------------------------------------------------------------
@@ -174,7 +198,11 @@ def assert_struck(run: FaultRun, artifact: str) -> None:
         # The module on the instance dies with the connection: the task is unreachable or
         # failed (rc -9), depending on when the connection went.
         assert re.search(r"UNREACHABLE!|FAILED!.*\n(.*\n)*\s*rc: -9", run.stdout), tail(run.stdout)
-    assert not (REPO_ROOT / "outputs" / f"{DN}.json").exists() or run.point.id == "outputs"
+    # (site.yml writes the outputs file last; teardown.yml deletes it in its outputs role)
+    assert not (REPO_ROOT / "outputs" / f"{DN}.json").exists() or run.point.id in (
+        "outputs",
+        "td_outputs",
+    )
 
 
 def normalized(outputs: dict[str, Any]) -> str:
@@ -187,6 +215,8 @@ def normalized(outputs: dict[str, Any]) -> str:
         # a push's manifest digest: a push after a teardown compresses the layers anew
         (r"@sha256:[0-9a-f]{64}", "@sha256:DIGEST"),
         (r"\b[0-9a-f]{32}\b", "HEX32"),
+        # Jupyter's certificate: a deployment made anew (after a teardown) has a new TLS key
+        (r"\b(?:[0-9A-F]{2}:){31}[0-9A-F]{2}\b", "SHA256-FINGERPRINT"),
     ):
         text = re.sub(pattern, name, text)
     return text
@@ -211,8 +241,20 @@ def other_deployment(deployment: Deployment) -> Iterator[dict[str, int]]:
     after = count_resources(ENDPOINT_URL, REGION, deployment.name, ACCESS_KEY, SECRET_KEY)
     assert after == before, f"{deployment.name} changed while {DN} came and went"
     url = deployment.outputs["jupyter"]["url"]
-    with urllib.request.urlopen(f"{url}login", timeout=10) as response:
+    trust = jupyter_trust(deployment.outputs)
+    with urllib.request.urlopen(f"{url}login", timeout=10, context=trust) as response:
         assert response.status == 200, f"{deployment.name}'s Jupyter no longer answers at {url}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def removed_at_the_end(local_stack: Any) -> Iterator[None]:
+    """Nothing of the deployment outlives the module (the clean run leaves its deployment to the
+    teardown-after-pause test, which may be deselected or fail part-way)."""
+    del local_stack
+    yield
+    clear_faults()
+    if leftovers():
+        teardown("fault-final-teardown.log")
 
 
 @pytest.fixture
@@ -261,13 +303,13 @@ def test_rerun_after_faults_converges(from_scratch: None, control_dir: Path, mod
 
 
 def test_site_from_scratch_after_faults(from_scratch: None) -> None:
-    """A clean run succeeds after all of the above, and every chain converged to what it makes."""
+    """A clean run succeeds after all of the above, and every chain converged to what it makes.
+    Its deployment is left for the next test (which tears it down)."""
     del from_scratch
     result = run_playbook("site.yml", *ARGS)
     assert_playbook_ok(result, "site.yml from scratch after the faults", "fault-clean-site.log")
     clean = deployment_state()
-    teardown("fault-clean-teardown.log")
-    assert_nothing_left("the clean run and teardown.yml")
+    CLEAN_DEPLOYED.append(True)
     assert CONVERGED, "no chain completed (see test_rerun_after_faults_converges)"
     for mode, state in CONVERGED.items():
         assert state["counts"] == clean["counts"], (
@@ -277,3 +319,60 @@ def test_site_from_scratch_after_faults(from_scratch: None) -> None:
             f"the outputs after the {mode} chain differ from a clean run's:\n"
             f"{state['outputs']}\n---\n{clean['outputs']}"
         )
+
+
+def test_teardown_after_pause_and_interruptions_delivers_the_work(
+    local_stack: Any, other_deployment: dict[str, int], control_dir: Path
+) -> None:
+    """pause.yml, then teardown.yml stopped by Ctrl-C at each point of TEARDOWN_CHAIN, then a
+    teardown.yml to the end: the notebook is in outputs/<name>-work/ (same sha256) and nothing
+    of the deployment is left."""
+    del local_stack, other_deployment
+    if not CLEAN_DEPLOYED:
+        # Run alone (or after a failed clean run): a deployment of its own.
+        clear_faults()
+        if leftovers():
+            teardown("fault-pause-pre-teardown.log")
+        result = run_playbook("site.yml", *ARGS)
+        assert_playbook_ok(result, f"site.yml for {DN}", "fault-pause-site.log")
+    CLEAN_DEPLOYED.clear()
+    for earlier in (REPO_ROOT / "outputs").glob(f"{DN}-work*"):
+        shutil.rmtree(earlier) if earlier.is_dir() else earlier.unlink()
+    outputs = json.loads((REPO_ROOT / "outputs" / f"{DN}.json").read_text())
+    url = outputs["jupyter"]["url"]
+    certificate = outputs["jupyter"]["certificate"]
+    wait_until_answers(url, timeout=300, verify=certificate)
+    password = Path(outputs["jupyter_password"]).read_text().strip()
+    session = login(url, password, verify=certificate)
+    put_notebook(session, url, WORK_NOTEBOOK, WORK_CELLS)
+    # The work as the file system holds it (the local ECS agent's folder of it).
+    system_id = outputs["work"]["file_system_id"]
+    work_folder = REPO_ROOT / ".local" / "ecs-agent" / "efs" / system_id / "work"
+    work_before = file_digests(work_folder)
+    assert WORK_NOTEBOOK in work_before, sorted(work_before)
+
+    paused = run_playbook("playbooks/pause.yml", *ARGS)
+    assert_playbook_ok(paused, f"pause.yml of {DN}", "fault-pause.log")
+    counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)
+    assert counts["instances"] == 0 and counts["ecs_tasks"] == 0, counts
+
+    for point_id in TEARDOWN_CHAIN:
+        run = run_with_fault(
+            ARGS, POINT_BY_ID[point_id], "sigint", control_dir, playbook="teardown.yml"
+        )
+        assert_struck(run, f"fault-pause-teardown-{point_id}.log")
+        assert (REPO_ROOT / ".local" / "ecs-agent" / "efs" / system_id).is_dir() or (
+            REPO_ROOT / "outputs" / f"{DN}-work.json"
+        ).is_file(), f"teardown stopped at {point_id} lost the work: no copy, no file system"
+    teardown("fault-pause-teardown.log")
+    assert_nothing_left("pause.yml and the interrupted teardowns")
+
+    delivered = REPO_ROOT / "outputs" / f"{DN}-work"
+    assert file_digests(delivered) == work_before, f"{delivered} is not the work on {system_id}"
+    notebook = json.loads((delivered / WORK_NOTEBOOK).read_text())
+    assert ["".join(cell["source"]) for cell in notebook["cells"]] == WORK_CELLS
+    record = json.loads((REPO_ROOT / "outputs" / f"{DN}-work.json").read_text())
+    assert record["file_system_id"] == system_id, record
+    archive = Path(record["archive"])
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == record["sha256"], record
+    assert not work_folder.parent.exists(), f"{work_folder.parent} is still there"

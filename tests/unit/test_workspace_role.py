@@ -22,6 +22,7 @@ from tests.resources import count_resources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "tests" / "integration" / "playbooks" / "workspace.yml"
+PENDING_PLAYBOOK = REPO_ROOT / "tests" / "integration" / "playbooks" / "workspace_pending.yml"
 NAME = "unit-work"
 
 
@@ -76,7 +77,9 @@ def made(endpoint: str, network: dict[str, Any], tmp_path_factory) -> dict[str, 
     report = tmp_path_factory.mktemp("workspace") / "report.json"
     result = play(endpoint, "-e", json.dumps({**network, "report": str(report)}))
     assert result.returncode == 0, result.stdout[-4000:]
-    return json.loads(report.read_text())
+    # how many times the playbook (archive_pending twice, as teardown.yml) said "nothing to copy"
+    said = result.stdout.count("no task wrote to it, nothing to copy")
+    return {**json.loads(report.read_text()), "said": said}
 
 
 def test_the_file_system_is_encrypted_with_a_mount_target_in_each_subnet(
@@ -121,6 +124,58 @@ def test_a_rerun_changes_nothing(endpoint, network, made) -> None:
     result = play(endpoint, "-e", json.dumps(network))
     assert result.returncode == 0, result.stdout[-4000:]
     assert changed(result.stdout) == 0, result.stdout[-4000:]
+
+
+def pending(endpoint: str, tmp_path: Path, definition: str, *extra: str) -> dict[str, list[str]]:
+    report = tmp_path / "pending.json"
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), str(PENDING_PLAYBOOK),
+         "-e", f"deployment_name={NAME}", "-e", f"aws_endpoint_url={endpoint}",
+         "-e", f"definition={definition}", "-e", f"archive_dir={tmp_path / 'work'}",
+         "-e", f"report={report}", *extra],
+        capture_output=True, text=True, timeout=600, check=False, cwd=REPO_ROOT,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    # how many times the playbook (archive_pending twice, as teardown.yml) said "nothing to copy"
+    said = result.stdout.count("no task wrote to it, nothing to copy")
+    return {**json.loads(report.read_text()), "said": said}
+
+
+def test_the_work_to_copy_is_what_the_archive_task_mounts_and_no_record_names(
+    endpoint, made, tmp_path
+) -> None:
+    """teardown.yml asks first (archive_pending) whether there is work to copy, which needs an
+    instance for the archive task: the file system when the archive definition mounts it and
+    the record does not name it; else nothing (keep_work=false, copied, or never mounted)."""
+    system_id = made["file_system_id"]
+    ecs = client(endpoint, "ecs")
+    container = {"name": "archive", "image": "busybox", "memory": 64}
+    ecs.register_task_definition(
+        family=f"{NAME}-work-archive",
+        containerDefinitions=[container],
+        volumes=[{"name": "work", "efsVolumeConfiguration": {"fileSystemId": system_id}}],
+    )
+    ecs.register_task_definition(family=f"{NAME}-other", containerDefinitions=[container])
+    archive = f"{NAME}-work-archive"
+    assert pending(endpoint, tmp_path, archive) == {
+        "pending": [system_id],
+        "unused": [],
+        "said": 0,
+    }
+    assert pending(endpoint, tmp_path, archive, "-e", "keep_work=false") == {
+        "pending": [],
+        "unused": [],
+        "said": 0,
+    }
+    # said once, though asked twice
+    assert pending(endpoint, tmp_path, f"{NAME}-other") == {
+        "pending": [],
+        "unused": [system_id],
+        "said": 1,
+    }
+    (tmp_path / "work.json").write_text(json.dumps({"file_system_id": system_id}))
+    assert pending(endpoint, tmp_path, archive) == {"pending": [], "unused": [], "said": 0}
 
 
 def test_absent_keeps_work_that_was_not_copied_then_deletes_when_told(
