@@ -2,8 +2,10 @@
 
 A file and a notebook written through the Jupyter API into the folder JupyterLab opens
 (/home/jovyan/work, the deployment's EFS file system) are read back byte for byte after the
-container is killed, after the task is stopped, after site.yml runs again with a new image (the
-service gets a new task definition revision), and after pause.yml (no instance) then site.yml.
+container is killed, after the task is stopped, after its instance is terminated (the Spot
+Fleet replaces it, and the replacement joins the cluster), after site.yml runs again with a new
+image (the service gets a new task definition revision), and after pause.yml (no instance) then
+site.yml.
 On the local target the same Jupyter task definition runs, its EFS volume a folder of the local
 ECS agent's (roles/local_stack ecs_agent).
 test_site.py's teardown then checks that the work reaches outputs/<name>-work/.
@@ -70,8 +72,8 @@ def inspect(container: str) -> dict[str, Any]:
 
 
 def session_for(access: Any) -> requests.Session:
-    wait_until_answers(access.url, timeout=ANSWER_TIMEOUT)
-    return login(access.url, access.password)
+    wait_until_answers(access.url, timeout=ANSWER_TIMEOUT, verify=access.certificate)
+    return login(access.url, access.password, verify=access.certificate)
 
 
 def assert_the_work_is_there(access: Any, after: str) -> None:
@@ -80,6 +82,29 @@ def assert_the_work_is_there(access: Any, after: str) -> None:
     notebook = get_notebook(session, access.url, WORK_NOTEBOOK)
     sources = ["".join(cell["source"]) for cell in notebook["cells"]]
     assert sources == WORK_CELLS, f"{WORK_NOTEBOOK} after {after}"
+
+
+def running_task_and_host(ecs: Any, service: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The service's one RUNNING task and the container instance it is placed on."""
+    (task_arn,) = ecs.list_tasks(cluster=DN, serviceName=service, desiredStatus="RUNNING")[
+        "taskArns"
+    ]
+    (task,) = ecs.describe_tasks(cluster=DN, tasks=[task_arn])["tasks"]
+    (host,) = ecs.describe_container_instances(
+        cluster=DN, containerInstances=[task["containerInstanceArn"]]
+    )["containerInstances"]
+    return task, host
+
+
+def active_fleet(ec2: Any) -> dict[str, Any]:
+    """The deployment's one active Spot Fleet request (found by its Name tag)."""
+    (fleet,) = [
+        c
+        for c in ec2.describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
+        if {"Key": "Name", "Value": DN} in c.get("Tags", [])
+        and c["SpotFleetRequestState"] == "active"
+    ]
+    return fleet
 
 
 def wait_for_a_new_container(old: str, timeout: float = ANSWER_TIMEOUT) -> str:
@@ -159,6 +184,35 @@ def test_3_the_work_survives_a_stopped_task(deployment: Deployment, aws_client: 
     assert_the_work_is_there(work, "the task was stopped")
 
 
+def test_3b_the_work_survives_the_instance_terminated_and_replaced(
+    deployment: Deployment, aws_client: Any, work: Any
+) -> None:
+    """The Jupyter task's instance terminated (as a Spot interruption does): ECS makes its
+    container instance INACTIVE and stops the task, the fleet launches a replacement whose user
+    data joins the cluster, and the service's new task there reads the work."""
+    ec2, ecs = aws_client("ec2"), aws_client("ecs")
+    service = deployment.outputs["jupyter"]["service"]
+    _, old = running_task_and_host(ecs, service)
+    fleet_id = active_fleet(ec2)["SpotFleetRequestId"]
+    (container,) = jupyter_containers()
+
+    ec2.terminate_instances(InstanceIds=[old["ec2InstanceId"]])
+    new_container = wait_for_a_new_container(container)
+    assert container not in jupyter_containers(), "the terminated instance's container is left"
+    assert_the_work_is_there(work, "the instance was terminated and replaced")
+
+    active = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet_id)["ActiveInstances"]
+    (replacement,) = [i["InstanceId"] for i in active]
+    assert replacement != old["ec2InstanceId"]
+    # deregistered: INACTIVE on AWS for a while, gone at once in moto; never ACTIVE
+    listed = ecs.list_container_instances(cluster=DN, status="ACTIVE")["containerInstanceArns"]
+    assert old["containerInstanceArn"] not in listed
+    new_task, host = running_task_and_host(ecs, service)
+    assert host["ec2InstanceId"] == replacement and host["status"] == "ACTIVE"
+    labels = inspect(new_container)["Config"]["Labels"]
+    assert labels["com.amazonaws.ecs.task-arn"] == new_task["taskArn"]
+
+
 def reread_outputs(deployment: Deployment) -> None:
     """site.yml ran again: the shared deployment's outputs (new task definition revisions, a new
     instance after a resume) are the file it wrote, for the tests after these."""
@@ -197,13 +251,7 @@ def test_5_pause_keeps_the_work_and_site_yml_brings_it_back(
     assert counts["instances"] == 0 and counts["ecs_tasks"] == 0, counts
     assert counts["spot_fleet_requests"] == 1 and counts["ecs_services"] == 1, counts
     assert (counts["efs_file_systems"], counts["efs_access_points"]) == (1, 1), counts
-    (fleet,) = [
-        c
-        for c in ec2.describe_spot_fleet_requests()["SpotFleetRequestConfigs"]
-        if {"Key": "Name", "Value": DN} in c.get("Tags", [])
-        and c["SpotFleetRequestState"] == "active"
-    ]
-    assert fleet["SpotFleetRequestConfig"]["TargetCapacity"] == 0
+    assert active_fleet(ec2)["SpotFleetRequestConfig"]["TargetCapacity"] == 0
     (service,) = ecs.describe_services(cluster=DN, services=[outputs["jupyter"]["service"]])[
         "services"
     ]
@@ -216,7 +264,7 @@ def test_5_pause_keeps_the_work_and_site_yml_brings_it_back(
     resumed = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(resumed, "site.yml after pause.yml", "site-resumed.log")
     reread_outputs(deployment)
-    wait_until_answers(work.url, timeout=ANSWER_TIMEOUT)
+    wait_until_answers(work.url, timeout=ANSWER_TIMEOUT, verify=work.certificate)
     print(f"pause.yml's end -> Jupyter answering after site.yml: {time.monotonic() - ended:.1f} s")
     assert_the_work_is_there(work, "pause.yml then site.yml")
     counts = count_resources(ENDPOINT_URL, REGION, DN, ACCESS_KEY, SECRET_KEY)

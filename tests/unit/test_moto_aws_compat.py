@@ -6,6 +6,7 @@ ECS agent reports through SubmitTaskStateChange, and the service scheduler.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -316,6 +317,12 @@ def test_spot_fleet_instances_get_the_launch_templates_imds_and_volumes(ec2: Any
         assert volume["Attachments"][0]["Device"] == image["RootDeviceName"]
 
 
+def fleet_instances(ec2: Any, fleet: str) -> list[str]:
+    """The fleet's active instances' ids, sorted."""
+    active = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]
+    return sorted(i["InstanceId"] for i in active)
+
+
 def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
     ec2: Any, ecs: Any
 ) -> None:
@@ -324,11 +331,7 @@ def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     fleet = fleet_from_template(ec2, "compat-scale", "10.8.0.0/16", {"ImageId": image}, 2)
 
-    def fleet_instances() -> list[str]:
-        active = ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]
-        return sorted(i["InstanceId"] for i in active)
-
-    ids = fleet_instances()
+    ids = fleet_instances(ec2, fleet)
     assert len(ids) == 2
     ecs.create_cluster(clusterName="compat-scale")
     arns = {}
@@ -339,7 +342,7 @@ def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
         )["containerInstance"]["containerInstanceArn"]
 
     ec2.modify_spot_fleet_request(SpotFleetRequestId=fleet, TargetCapacity=1)
-    kept = fleet_instances()
+    kept = fleet_instances(ec2, fleet)
     assert len(kept) == 1
     (gone,) = set(ids) - set(kept)
     states = {
@@ -354,6 +357,51 @@ def test_a_fleet_scaled_down_terminates_an_instance_and_ecs_deregisters_it(
         cluster="compat-scale", containerInstances=[arns[gone]]
     )["containerInstances"]
     assert [c["status"] for c in described] in ([], ["INACTIVE"])
+
+
+def test_a_fleet_replaces_a_terminated_instance_which_joins_its_cluster(ec2: Any, ecs: Any) -> None:
+    """As on AWS: a maintain fleet launches a replacement for an instance that terminates, and
+    the replacement's user data (ECS_CLUSTER) has it join that cluster; the terminated one is
+    INACTIVE. A fleet scaled down (or cancelled) replaces nothing."""
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    script = "#!/bin/bash\ncat <<'EOF' >> /etc/ecs/ecs.config\nECS_CLUSTER=compat-replace\nEOF\n"
+    user_data = base64.b64encode(script.encode()).decode()
+    fleet = fleet_from_template(
+        ec2, "compat-replace", "10.9.0.0/16", {"ImageId": image, "UserData": user_data}, 1
+    )
+    ecs.create_cluster(clusterName="compat-replace")
+
+    def joined() -> dict[str, str]:
+        arns = ecs.list_container_instances(cluster="compat-replace")["containerInstanceArns"]
+        described = (
+            ecs.describe_container_instances(cluster="compat-replace", containerInstances=arns)[
+                "containerInstances"
+            ]
+            if arns
+            else []
+        )
+        return {c["ec2InstanceId"]: c["status"] for c in described}
+
+    (first,) = fleet_instances(ec2, fleet)
+    document = json.dumps({"instanceId": first, "region": "us-east-1"})
+    ecs.register_container_instance(cluster="compat-replace", instanceIdentityDocument=document)
+    assert joined() == {first: "ACTIVE"}
+
+    ec2.terminate_instances(InstanceIds=[first])
+    (second,) = fleet_instances(ec2, fleet)
+    assert second != first
+    assert joined() == {second: "ACTIVE"}  # the first is INACTIVE: not listed
+    config = ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[fleet])[
+        "SpotFleetRequestConfigs"
+    ][0]["SpotFleetRequestConfig"]
+    assert (config["TargetCapacity"], config["FulfilledCapacity"]) == (1, 1.0)
+    (described,) = ec2.describe_instances(InstanceIds=[second])["Reservations"][0]["Instances"]
+    assert described["State"]["Name"] == "running"
+
+    # Scaled to 0: the instance goes and nothing replaces it.
+    ec2.modify_spot_fleet_request(SpotFleetRequestId=fleet, TargetCapacity=0)
+    assert fleet_instances(ec2, fleet) == []
+    assert joined() == {}
 
 
 def settings(endpoint: str, **changes: float) -> dict[str, float]:

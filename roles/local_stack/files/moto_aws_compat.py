@@ -99,6 +99,17 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    answers AccessPointNotFound (moto: success); and the file-system tag calls that
    community.aws.efs and efs_info make, DescribeTags, CreateTags and DeleteTags (the older
    API; moto answers HTTP 404), are answered from the same tags as ListTagsForResource.
+16. A Spot Fleet keeps its target capacity: on AWS a `maintain` fleet (the only type the
+   project requests; moto does not keep the type) launches a replacement when one of its
+   instances terminates (TerminateInstances, a Spot interruption, a failed health check), and
+   the replacement's user data (`ECS_CLUSTER=<name>` in /etc/ecs/ecs.config) has its ECS agent
+   join that cluster when it boots; moto only lowers the fleet's fulfilled capacity. Here
+   TerminateInstances of an active fleet's instance launches what the fleet is short of
+   (through the fleet's own launch, so fix 6's template settings and fix 9's faults apply),
+   and each replacement is registered with the cluster its user data names, as its agent
+   would (site.yml's local_stack `instances` step plays the agent for the instances the
+   playbooks request; a replacement has no playbook). Scaling a fleet down or cancelling it
+   lowers the target first, so nothing is replaced then.
 """
 
 from __future__ import annotations
@@ -150,7 +161,7 @@ def apply() -> list[str]:
     _add_spot_fleet_launch_template_settings()
     _add_ecs_task_lifecycle()
     _start_ecs_service_scheduler()
-    _deregister_terminated_container_instances()
+    _follow_terminated_instances()
     _add_spot_fleet_launch_faults()
     _add_ec2_service_quotas()
     _add_service_linked_role_names()
@@ -168,6 +179,7 @@ def apply() -> list[str]:
         "ecs-deregister-terminated-instances",
         "ecs-list-tasks-family-names",
         "ec2-spot-fleet-launch-faults",
+        "ec2-spot-fleet-replaces-terminated-instances",
         "servicequotas-ec2-spot-vcpus",
         "iam-service-linked-role-names",
         "ec2-shutting-down-dependency-violation",
@@ -290,28 +302,80 @@ def _place_by_memory_reservation() -> None:
     EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(requirements)  # type: ignore[method-assign,assignment]
 
 
-def _deregister_terminated_container_instances() -> None:
+def _follow_terminated_instances() -> None:
+    """Fixes 7 and 16, one TerminateInstances: ECS deregisters the instances that terminated,
+    then each active fleet that lost one launches what it is short of, and the replacements join
+    the cluster their user data names."""
     from moto.ec2.models.instances import InstanceBackend
     from moto.ecs.models import ecs_backends
 
     original_terminate = InstanceBackend.terminate_instances
 
     def terminate_instances(self: Any, instance_ids: list[str]) -> Any:
+        fleets = self.spot_fleet_requests
+        before = {
+            fleet_id: {r.instance.id for r in fleet.spot_requests if r.instance is not None}
+            for fleet_id, fleet in fleets.items()
+        }
         terminated = original_terminate(self, instance_ids)
         gone = {instance.id for instance, _ in terminated}
         ecs = ecs_backends[self.account_id][self.region_name]
-        for cluster_name, instances in list(ecs.container_instances.items()):
-            # moto keeps the container instances of a deleted cluster: nothing to deregister.
-            if cluster_name not in ecs.clusters:
-                continue
-            for instance in list(instances.values()):
-                if instance.ec2_instance_id in gone and instance.status != "INACTIVE":
-                    ecs.deregister_container_instance(
-                        cluster_name, instance.container_instance_arn, True
-                    )
+        _deregister_container_instances(ecs, gone)
+        for fleet_id, fleet in list(fleets.items()):
+            if before.get(fleet_id, set()) & gone:
+                _replace_fleet_instances(ecs, fleet, before[fleet_id])
         return terminated
 
     InstanceBackend.terminate_instances = terminate_instances  # type: ignore[method-assign]
+
+
+def _deregister_container_instances(ecs: Any, gone: set[str]) -> None:
+    """Fix 7: the container instances of the EC2 instances `gone` are deregistered (force)."""
+    for cluster_name, instances in list(ecs.container_instances.items()):
+        # moto keeps the container instances of a deleted cluster: nothing to deregister.
+        if cluster_name not in ecs.clusters:
+            continue
+        for instance in list(instances.values()):
+            if instance.ec2_instance_id in gone and instance.status != "INACTIVE":
+                ecs.deregister_container_instance(
+                    cluster_name, instance.container_instance_arn, True
+                )
+
+
+def _replace_fleet_instances(ecs: Any, fleet: Any, kept: set[str]) -> None:
+    """Fix 16: an active fleet short of its target launches the rest; each instance not in
+    `kept` (the fleet's before the termination) joins the cluster its user data names."""
+    if fleet.state != "active" or fleet.fulfilled_capacity >= fleet.target_capacity:
+        return
+    fleet.create_spot_requests(fleet.target_capacity - fleet.fulfilled_capacity)
+    for request in fleet.spot_requests:
+        instance = request.instance
+        if instance is None or instance.id in kept:
+            continue
+        cluster = user_data_cluster(instance.user_data)
+        if cluster and cluster in ecs.clusters:
+            ecs.register_container_instance(cluster, instance.id)
+
+
+USER_DATA_CLUSTER = re.compile(r"^\s*ECS_CLUSTER=([A-Za-z0-9_-]{1,255})\s*$", re.MULTILINE)
+
+
+def user_data_cluster(user_data: Any) -> str | None:
+    """The cluster an instance's user data has its ECS agent join (fix 16), or None."""
+    import base64
+    import binascii
+
+    if isinstance(user_data, list | tuple):
+        user_data = user_data[0] if user_data else None
+    if not user_data:
+        return None
+    text = user_data.decode() if isinstance(user_data, bytes) else str(user_data)
+    try:
+        text = base64.b64decode(text, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        pass  # not base64: the script itself
+    found = USER_DATA_CLUSTER.search(text)
+    return found.group(1) if found else None
 
 
 def _truthy(value: Any) -> bool:
