@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -304,11 +305,15 @@ def train(bench: Bench) -> dict[str, Any]:
     return figures
 
 
-def jupyter_login(base: str, password: str) -> Any:
-    """A requests session logged in to Jupyter with the password (its login form, with _xsrf)."""
+def jupyter_login(base: str, password: str, certificate: str) -> Any:
+    """A requests session logged in to Jupyter with the password (its login form, with _xsrf),
+    trusting the deployment's certificate (a PEM file) only."""
     import requests
 
     session = requests.Session()
+    # The environment's REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829).
+    session.verify = certificate
+    session.trust_env = False
     page = session.get(f"{base}login", timeout=10)
     xsrf = session.cookies.get("_xsrf", "")
     answer = session.post(
@@ -324,11 +329,85 @@ def jupyter_login(base: str, password: str) -> Any:
     return session
 
 
+def save_notebook(outputs: dict[str, Any], name: str) -> dict[str, Any]:
+    """Save a notebook in the workspace through Jupyter's API, as a user saves one; return the
+    metadata that tells it apart (notebook_readable looks for it)."""
+    base, certificate = outputs["jupyter"]["url"], outputs["jupyter"]["certificate"]
+    password = Path(outputs["jupyter_password"]).read_text().strip()
+    metadata = {"ecs-dl-bench": f"saved {time.time()}"}
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata, "cells": []}
+    session = jupyter_login(base, password, certificate)
+    put = session.put(
+        f"{base}api/contents/{name}", json={"type": "notebook", "content": notebook}, timeout=30
+    )
+    if put.status_code not in (200, 201):
+        raise StepFailed(f"saving {name} through Jupyter answered HTTP {put.status_code}")
+    return metadata
+
+
+def notebook_readable(outputs: dict[str, Any], name: str, metadata: dict[str, Any]) -> bool:
+    """Whether Jupyter (logged in anew) serves notebook `name` with that metadata now."""
+    base, certificate = outputs["jupyter"]["url"], outputs["jupyter"]["certificate"]
+    password = Path(outputs["jupyter_password"]).read_text().strip()
+    try:
+        session = jupyter_login(base, password, certificate)
+        got = session.get(f"{base}api/contents/{name}", timeout=5)
+        return got.status_code == 200 and got.json()["content"]["metadata"] == metadata
+    except (OSError, ValueError, KeyError, StepFailed):
+        return False
+
+
+def seconds_until_login(login: str, trust: ssl.SSLContext, since: float, limit: float) -> Any:
+    """Seconds from `since` (time.monotonic()) until `login` answers 200 over HTTPS trusting
+    `trust`, polled every 0.5 s; None when it has not by `limit` seconds after `since`."""
+    while time.monotonic() - since < limit:
+        try:
+            with urllib.request.urlopen(login, timeout=5, context=trust) as response:
+                if response.status == 200:
+                    return round(time.monotonic() - since, 1)
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return None
+
+
+def pause_resume(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
+    """pause.yml, then site.yml: the seconds of each, and from pause.yml's end to Jupyter
+    answering and to a notebook saved before the pause being read back."""
+    metadata = save_notebook(bench.outputs(), "bench-pause.ipynb")
+    figures: dict[str, Any] = {"pause": bench.playbook("pause", "playbooks/pause.yml").figures()}
+    ended = time.monotonic()
+    figures["resume"] = site_figures(bench.playbook("site.yml after pause.yml", "site.yml"))
+    outputs = bench.outputs()  # the new instance's address
+    trust = ssl.create_default_context(cafile=outputs["jupyter"]["certificate"])
+    figures["notebook_readable_seconds"] = None
+    figures["jupyter_answers_seconds"] = seconds_until_login(
+        outputs["jupyter"]["url"] + "login", trust, ended, timeout + figures["resume"]["seconds"]
+    )
+    while figures["jupyter_answers_seconds"] is not None and time.monotonic() - ended < (
+        timeout + figures["resume"]["seconds"]
+    ):
+        if notebook_readable(outputs, "bench-pause.ipynb", metadata):
+            figures["notebook_readable_seconds"] = round(time.monotonic() - ended, 1)
+            break
+        time.sleep(0.5)
+    bench.say(
+        f"  pause.yml {figures['pause']['seconds']} s; site.yml {figures['resume']['seconds']} s;"
+        f" pause.yml's end -> Jupyter answers {figures['jupyter_answers_seconds']} s, the"
+        f" notebook read back {figures['notebook_readable_seconds']} s"
+    )
+    if figures["notebook_readable_seconds"] is None:
+        raise StepFailed("pause/resume: the notebook saved before pause.yml was not read back")
+    return figures
+
+
 def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
     """Kill the Jupyter service's container; time the new task RUNNING and /login answering 200."""
     outputs = bench.outputs()
     cluster, service = outputs["cluster"], outputs["jupyter"]["service"]
     login = outputs["jupyter"]["url"] + "login"
+    certificate = outputs["jupyter"]["certificate"]
+    trust = ssl.create_default_context(cafile=certificate)
     ecs = bench.aws("ecs")
 
     def running_tasks() -> list[dict[str, Any]]:
@@ -350,18 +429,7 @@ def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
         raise StepFailed(f"recovery: {len(containers)} running containers for task {arn}, not 1")
     # A notebook saved in the workspace (the deployment's EFS file system) through Jupyter's API,
     # as a user saves one: read back through the API once the new task's Jupyter answers.
-    base = outputs["jupyter"]["url"]
-    password = Path(outputs["jupyter_password"]).read_text().strip()
-    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}
-    notebook["metadata"]["ecs-dl-bench"] = f"saved before the kill {time.time()}"
-    session = jupyter_login(base, password)
-    put = session.put(
-        f"{base}api/contents/bench-recovery.ipynb",
-        json={"type": "notebook", "content": notebook},
-        timeout=30,
-    )
-    if put.status_code not in (200, 201):
-        raise StepFailed(f"recovery: saving a notebook answered HTTP {put.status_code}")
+    metadata = save_notebook(outputs, "bench-recovery.ipynb")
     bench.say(f"recovery: docker kill {containers[0]} (task {arn.rsplit('/', 1)[-1]}) ...")
     start = time.monotonic()
     subprocess.run(["docker", "kill", containers[0]], capture_output=True, check=True)
@@ -371,25 +439,13 @@ def recovery(bench: Bench, timeout: float = 300.0) -> dict[str, Any]:
             figures["task_running_seconds"] = round(time.monotonic() - start, 1)
             break
         time.sleep(0.5)
-    while figures["task_running_seconds"] is not None and time.monotonic() - start < timeout:
-        try:
-            with urllib.request.urlopen(login, timeout=5) as response:
-                if response.status == 200:
-                    figures["jupyter_answers_seconds"] = round(time.monotonic() - start, 1)
-                    break
-        except OSError:
-            pass
-        time.sleep(0.5)
+    if figures["task_running_seconds"] is not None:
+        figures["jupyter_answers_seconds"] = seconds_until_login(login, trust, start, timeout)
     figures["notebook_readable_seconds"] = None
     while figures["jupyter_answers_seconds"] is not None and time.monotonic() - start < timeout:
-        try:
-            session = jupyter_login(base, password)
-            got = session.get(f"{base}api/contents/bench-recovery.ipynb", timeout=5)
-            if got.status_code == 200 and got.json()["content"]["metadata"] == notebook["metadata"]:
-                figures["notebook_readable_seconds"] = round(time.monotonic() - start, 1)
-                break
-        except (OSError, ValueError, KeyError, StepFailed):
-            pass
+        if notebook_readable(outputs, "bench-recovery.ipynb", metadata):
+            figures["notebook_readable_seconds"] = round(time.monotonic() - start, 1)
+            break
         time.sleep(0.5)
     stopped = ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
     figures["killed_task"] = {
@@ -431,6 +487,7 @@ def measure(bench: Bench, args: argparse.Namespace) -> None:
     f["predict"] = predict(bench, args.image, args.runs)
     f["train"] = train(bench)
     f["recovery"] = recovery(bench)
+    f["pause_resume"] = pause_resume(bench)
     f["site_rerun"] = site_figures(bench.playbook("site.yml again", "site.yml"))
 
 
@@ -474,6 +531,16 @@ def report(figures: dict[str, Any]) -> None:
         ):
             if rec.get(key) is not None:
                 rows.append((f"recovery: docker kill -> {label}", f"{rec[key]:.1f}", ""))
+    paused = figures.get("pause_resume")
+    if paused:
+        add("pause.yml", paused["pause"])
+        add("site.yml after pause.yml (resume)", paused["resume"])
+        for key, label in (
+            ("jupyter_answers_seconds", "/login 200"),
+            ("notebook_readable_seconds", "the saved notebook read back"),
+        ):
+            if paused.get(key) is not None:
+                rows.append((f"pause.yml's end -> {label}", f"{paused[key]:.1f}", ""))
     add("site.yml again (0 changed: idempotent)", figures.get("site_rerun"))
     add("teardown.yml", figures.get("teardown"))
     print()

@@ -7,9 +7,11 @@ a failure to start them fails the run with the playbook's output, it never skips
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -20,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
+
+from tests.integration.jupyter_api import trust
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The label ecs-dl.local-agent of what this clone's local ECS agent runs (its local_stack_dir):
@@ -120,6 +125,15 @@ def recap_changed(stdout: str) -> int:
     if not found:
         raise AssertionError(f"no PLAY RECAP in the output:\n{tail(stdout)}")
     return total
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by its path relative to it."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.is_symlink()
+    }
 
 
 def save_artifact(name: str, text: str) -> Path:
@@ -311,17 +325,36 @@ def skimage_photo(name: str) -> Path:
     return path
 
 
+def jupyter_trust(outputs: dict[str, Any]) -> ssl.SSLContext:
+    """A TLS context (for urllib) that trusts the deployment's Jupyter certificate only."""
+    return ssl.create_default_context(cafile=outputs["jupyter"]["certificate"])
+
+
 class JupyterAccess:
-    """How a user reaches the deployment's Jupyter: the URL and password from the outputs."""
+    """How a user reaches the deployment's Jupyter: the URL, the certificate to trust (a file,
+    as `curl --cacert` takes it) and the password, from the outputs."""
 
     def __init__(
-        self, url: str, password: str, notebook: str, cat_image: str, not_cat_image: str
+        self,
+        url: str,
+        certificate: str,
+        certificate_sha256: str,
+        password: str,
+        notebook: str,
+        cat_image: str,
+        not_cat_image: str,
     ) -> None:
         self.url = url
+        self.certificate = certificate
+        self.certificate_sha256 = certificate_sha256
         self.password = password
         self.notebook = notebook
         self.cat_image = cat_image
         self.not_cat_image = not_cat_image
+
+    def client(self) -> requests.Session:
+        """A new client (no login) that trusts the deployment's certificate only."""
+        return trust(requests.Session(), self.certificate)
 
 
 @pytest.fixture(scope="session")
@@ -338,6 +371,8 @@ def jupyter_access(deployment: Deployment, aws_client: Callable[[str], Any]) -> 
         images[name] = f"s3://{bucket}/tests/{name}"
     return JupyterAccess(
         url=outputs["jupyter"]["url"],
+        certificate=outputs["jupyter"]["certificate"],
+        certificate_sha256=outputs["jupyter"]["certificate_sha256"],
         password=password_file.read_text().strip(),
         # The server's root is the notebook user's ~/work (docker/jupyter_server_config.py).
         notebook="classify.ipynb",

@@ -27,6 +27,7 @@ from tests.integration.conftest import (
     Deployment,
     assert_playbook_ok,
     docker_container_ids,
+    jupyter_trust,
     run_playbook,
     save_artifact,
     tail,
@@ -333,5 +334,6 @@ def test_a_larger_fleet_joins_the_cluster_and_spreads_the_job(
     assert len(instances) == 1, instances
     outputs = deployment.outputs
     assert outputs["instance_ids"] == [instances[0]["ec2InstanceId"]]
-    with urllib.request.urlopen(outputs["jupyter"]["url"].rstrip("/") + "/login", timeout=10) as r:
+    login_page = outputs["jupyter"]["url"].rstrip("/") + "/login"
+    with urllib.request.urlopen(login_page, timeout=10, context=jupyter_trust(outputs)) as r:
         assert r.status == 200

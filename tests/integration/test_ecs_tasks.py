@@ -33,6 +33,7 @@ from tests.integration.conftest import (
     assert_playbook_ok,
     docker_container_ids,
     failure_message,
+    jupyter_trust,
     run_playbook,
     skimage_photo,
     tail,
@@ -98,7 +99,7 @@ def test_the_service_runs_one_task_of_the_jupyter_definition(
         b["containerPort"]: b["hostPort"] for b in tasks[0]["containers"][0]["networkBindings"]
     }
     assert bindings == {8888: JUPYTER_PORT, 2222: CONTAINER_SSH_PORT}
-    assert deployment.outputs["jupyter"]["url"] == f"http://127.0.0.1:{JUPYTER_PORT}/"
+    assert deployment.outputs["jupyter"]["url"] == f"https://127.0.0.1:{JUPYTER_PORT}/"
 
 
 def test_the_task_definitions_hold_no_secret(deployment: Deployment, aws_client: Client) -> None:
@@ -112,10 +113,11 @@ def test_the_task_definitions_hold_no_secret(deployment: Deployment, aws_client:
     hashed = stored[f"/{DN}/jupyter/password-hash"]["Value"]
     assert hashed.startswith("argon2:") and password not in hashed
     host_key = stored[f"/{DN}/container/ssh-host-key"]["Value"]
+    tls_key = stored[f"/{DN}/jupyter/tls-key"]["Value"]
     for kind, arn in deployment.outputs["task_definitions"].items():
         definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
         text = json.dumps(definition)
-        for secret in (password, hashed, host_key.strip().splitlines()[1]):
+        for secret in (password, hashed, host_key.strip().splitlines()[1], tls_key.splitlines()[1]):
             assert secret not in text, f"a secret is in the {kind} task definition"
         container = definition["containerDefinitions"][0]
         assert container["logConfiguration"]["logDriver"] == "awslogs"
@@ -131,6 +133,7 @@ def test_the_task_definitions_hold_no_secret(deployment: Deployment, aws_client:
     assert {s["name"]: s["valueFrom"].split(":parameter")[1] for s in jupyter["secrets"]} == {
         "JUPYTER_PASSWORD_HASH": f"/{DN}/jupyter/password-hash",
         "SSH_HOST_KEY": f"/{DN}/container/ssh-host-key",
+        "JUPYTER_TLS_KEY": f"/{DN}/jupyter/tls-key",
     }
     assert jupyter["healthCheck"]["command"][0] == "CMD-SHELL"
     assert jupyter["memoryReservation"] > 0
@@ -383,9 +386,10 @@ def test_ecs_starts_jupyter_again_when_its_container_dies(
     assert stopped["lastStatus"] == "STOPPED"
     assert stopped["containers"][0]["exitCode"] == 137
     url = deployment.outputs["jupyter"]["url"]
+    trust = jupyter_trust(deployment.outputs)
     while True:
         try:
-            with urllib.request.urlopen(f"{url}login", timeout=5) as response:
+            with urllib.request.urlopen(f"{url}login", timeout=5, context=trust) as response:
                 if response.status == 200:
                     break
         except OSError:
@@ -417,6 +421,7 @@ def test_a_given_jupyter_password_replaces_the_generated_one(deployment: Deploym
     SSM, a new task reads it; then back again. The attack: another user reading `ps` while
     site.yml runs never sees it in a command line (Ansible's or its workers' or modules')."""
     url = deployment.outputs["jupyter"]["url"]
+    ca = deployment.outputs["jupyter"]["certificate"]
     generated = open(deployment.outputs["jupyter_password"], encoding="utf-8").read().strip()
     given = "Given-passw0rd-of-the-test"
     stop, seen = threading.Event(), {"read": 0, "holding": []}
@@ -433,12 +438,12 @@ def test_a_given_jupyter_password_replaces_the_generated_one(deployment: Deploym
     assert given not in result.stdout
     outputs = json.loads(deployment.outputs_path.read_text())
     assert outputs["jupyter_password"] == "the jupyter_password you gave"
-    login(url, given)
+    login(url, given, verify=ca)
     with pytest.raises(LoginRefused):
-        login(url, generated)
+        login(url, generated, verify=ca)
     # Without it again: the generated password (kept in its file) is back, for the later tests.
     result = run_playbook("site.yml", *DEPLOYMENT_ARGS)
     assert_playbook_ok(result, "site.yml without jupyter_password", "site-generated-password.log")
-    login(url, generated)
+    login(url, generated, verify=ca)
     with pytest.raises(LoginRefused):
-        login(url, given)
+        login(url, given, verify=ca)

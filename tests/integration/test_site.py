@@ -6,7 +6,6 @@ The tests run in file order (their numbers say so): the deployment is made once 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import stat
 import subprocess
@@ -32,6 +31,7 @@ from tests.integration.conftest import (
     assert_playbook_ok,
     docker_container_ids,
     docker_network_ids,
+    file_digests,
     recap_changed,
     run_playbook,
     tail,
@@ -450,15 +450,6 @@ def shutting_down_for(seconds: float) -> Iterator[None]:
         yield
     finally:
         post(before)
-
-
-def file_digests(folder: Path) -> dict[str, str]:
-    """sha256 of every file under `folder`, by its path relative to it."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.is_symlink()
-    }
 
 
 def test_30_teardown_leaves_nothing(deployment: Deployment, aws_client: Client) -> None:
