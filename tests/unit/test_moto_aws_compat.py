@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -701,3 +702,183 @@ def test_community_aws_efs_makes_a_file_system_twice_the_same(
     assert result.returncode == 0, result.stdout[-3000:]
     with pytest.raises(efs.exceptions.FileSystemNotFound):
         efs.describe_file_systems(FileSystemId=file_system)
+
+
+def load_compat() -> Any:
+    """moto_aws_compat.py as a module (its pure functions; apply() is not called)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "roles/local_stack/files/moto_aws_compat.py"
+    spec = importlib.util.spec_from_file_location("moto_aws_compat_under_test", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_input_transformer_escapes_strings_put_inside_json_strings() -> None:
+    compat = load_compat()
+    event = {"detail": {"bucket": {"name": "in"}, "object": {"key": 'uploads/a "cat".png'}}}
+    transformer = {
+        "InputPathsMap": {"key": "$.detail.object.key", "bucket": "$.detail.bucket.name"},
+        "InputTemplate": '{"command": ["classify", "s3://<bucket>/<key>"], "object": <key>}',
+    }
+    assert json.loads(compat.transform_input(transformer, event)) == {
+        "command": ["classify", 's3://in/uploads/a "cat".png'],
+        "object": 'uploads/a "cat".png',
+    }
+    missing = {
+        "InputPathsMap": {"size": "$.detail.object.size"},
+        "InputTemplate": '["<size>", <size>]',
+    }
+    assert json.loads(compat.transform_input(missing, event)) == ["", None]
+
+
+@pytest.fixture(scope="module")
+def uploads_rule(compat_endpoint: str, ecs: Any, cluster: dict[str, str]) -> dict[str, Any]:
+    """A bucket whose events go to EventBridge, a task definition with a task role, a role that
+    EventBridge may use to run it on the compat cluster only, and a rule for uploads/ keys whose
+    ECS target passes the key in the command (input transformer), as the uploads' rule does."""
+    s3, iam, events = (client(name, compat_endpoint) for name in ("s3", "iam", "events"))
+    s3.create_bucket(Bucket="compat-uploads")
+    s3.put_bucket_notification_configuration(
+        Bucket="compat-uploads", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    ecs_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    task_role = iam.create_role(
+        RoleName="compat-predict", AssumeRolePolicyDocument=json.dumps(ecs_trust)
+    )["Role"]["Arn"]
+    definition = ecs.register_task_definition(
+        family="compat-predict",
+        taskRoleArn=task_role,
+        containerDefinitions=[
+            {"name": "predict", "image": "example/predict:1", "memoryReservation": 64}
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    cluster_arn = ecs.describe_clusters(clusters=["compat"])["clusters"][0]["clusterArn"]
+    events_trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": definition.rpartition(":")[0] + ":*",
+                "Condition": {"StringEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": task_role,
+                "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+            },
+        ],
+    }
+    role = iam.create_role(
+        RoleName="compat-uploads-events", AssumeRolePolicyDocument=json.dumps(events_trust)
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName="compat-uploads-events", PolicyName="run", PolicyDocument=json.dumps(policy)
+    )
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": ["compat-uploads"]},
+            "object": {"key": [{"prefix": "uploads/"}]},
+        },
+    }
+    events.put_rule(Name="compat-uploads", EventPattern=json.dumps(pattern))
+    target = {
+        "Id": "classify",
+        "Arn": cluster_arn,
+        "RoleArn": role,
+        "EcsParameters": {"TaskDefinitionArn": definition, "TaskCount": 1, "LaunchType": "EC2"},
+        "InputTransformer": {
+            "InputPathsMap": {"bucket": "$.detail.bucket.name", "key": "$.detail.object.key"},
+            "InputTemplate": '{"containerOverrides": [{"name": "predict", "command": ["classify", "s3://<bucket>/<key>"]}]}',
+        },
+    }
+    events.put_targets(Rule="compat-uploads", Targets=[target])
+    return {"s3": s3, "iam": iam, "events": events, "target": target, "definition": definition}
+
+
+def started_by_rule(ecs: Any) -> list[dict[str, Any]]:
+    arns = ecs.list_tasks(cluster="compat", startedBy="events-rule/compat-uploads")["taskArns"]
+    return describe(ecs, arns)
+
+
+def failed_invocations(compat_endpoint: str) -> float:
+    from datetime import datetime, timedelta
+
+    now = datetime.now(UTC)
+    points = client("cloudwatch", compat_endpoint).get_metric_statistics(
+        Namespace="AWS/Events",
+        MetricName="FailedInvocations",
+        Dimensions=[{"Name": "RuleName", "Value": "compat-uploads"}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=1),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
+def test_an_upload_starts_the_rules_task_with_the_key(
+    compat_endpoint: str, ecs: Any, uploads_rule: dict[str, Any]
+) -> None:
+    answer = uploads_rule["s3"].get_bucket_notification_configuration(Bucket="compat-uploads")
+    assert answer.get("EventBridgeConfiguration") == {}
+    uploads_rule["s3"].put_object(Bucket="compat-uploads", Key="elsewhere/x.png", Body=b"x")
+    assert started_by_rule(ecs) == []
+    uploads_rule["s3"].put_object(Bucket="compat-uploads", Key='uploads/a "cat".png', Body=b"x")
+    (task,) = started_by_rule(ecs)
+    assert task["taskDefinitionArn"] == uploads_rule["definition"]
+    assert task["overrides"]["containerOverrides"][0]["command"] == [
+        "classify",
+        's3://compat-uploads/uploads/a "cat".png',
+    ]
+    report(ecs, task, "STOPPED", 0)
+    assert failed_invocations(compat_endpoint) == 0
+
+
+def test_a_role_that_may_not_run_the_task_there_starts_nothing(
+    compat_endpoint: str, ecs: Any, uploads_rule: dict[str, Any]
+) -> None:
+    policy = uploads_rule["iam"].get_role_policy(RoleName="compat-uploads-events", PolicyName="run")
+    document = policy["PolicyDocument"]
+    narrow = json.loads(json.dumps(document))
+    narrow["Statement"][0]["Condition"]["StringEquals"]["ecs:cluster"] += "-other"
+    uploads_rule["iam"].put_role_policy(
+        RoleName="compat-uploads-events", PolicyName="run", PolicyDocument=json.dumps(narrow)
+    )
+    try:
+        before = {t["taskArn"] for t in started_by_rule(ecs)}
+        uploads_rule["s3"].put_object(Bucket="compat-uploads", Key="uploads/b.png", Body=b"x")
+        assert {t["taskArn"] for t in started_by_rule(ecs)} == before
+        assert failed_invocations(compat_endpoint) == 1
+    finally:
+        uploads_rule["iam"].put_role_policy(
+            RoleName="compat-uploads-events", PolicyName="run", PolicyDocument=json.dumps(document)
+        )
+    uploads_rule["events"].disable_rule(Name="compat-uploads")
+    uploads_rule["s3"].put_object(Bucket="compat-uploads", Key="uploads/c.png", Body=b"x")
+    assert {t["taskArn"] for t in started_by_rule(ecs)} == before

@@ -110,11 +110,26 @@ this server through `endpoint_url` exactly as they would talk to AWS.
    would (site.yml's local_stack `instances` step plays the agent for the instances the
    playbooks request; a replacement has no playbook). Scaling a fleet down or cancelling it
    lowers the target first, so nothing is replaced then.
+17. EventBridge rules that start ECS tasks (the targets the uploads' rule has): moto forwards an
+   S3 bucket's events to EventBridge (EventBridgeConfiguration) but runs no ECS target (it
+   raises NotImplementedError, swallowed, and the rule's later targets are skipped too), and it
+   applies no InputTransformer to S3's events. Here a rule's ECS cluster target starts its
+   EcsParameters' task definition (TaskCount, LaunchType, Group; startedBy events-rule/<rule>,
+   as on AWS) with the target's input (Input, InputPath, or the InputTransformer applied as
+   EventBridge applies it: a string put inside a JSON string is escaped) as the task's
+   overrides, only when the target's role may do it as AWS checks it (the role trusts
+   events.amazonaws.com; its policies allow ecs:RunTask on that task definition with the
+   ecs:cluster condition, and iam:PassRole on the task's roles for ecs-tasks.amazonaws.com). A
+   disabled rule sends nothing. Every invocation counts in CloudWatch's AWS/Events Invocations,
+   and one that starts no task in FailedInvocations (dimension RuleName), as on AWS; the server
+   log says why. S3's GetBucketNotificationConfiguration answers EventBridgeConfiguration when it
+   is set (moto leaves it out, so a module cannot see that it is already on).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -169,6 +184,7 @@ def apply() -> list[str]:
     _enforce_iam_for_temporary_credentials()
     _place_by_memory_reservation()
     _add_efs_fixes()
+    _add_eventbridge_ecs_targets()
     return [
         "ecs-cluster-empty-capacity-providers",
         "ecs-list-tags-empty-list",
@@ -186,6 +202,7 @@ def apply() -> list[str]:
         "iam-enforced-for-temporary-credentials",
         "ecs-placement-by-memory-reservation",
         "efs-access-points-and-file-system-tags",
+        "eventbridge-ecs-targets-run-tasks",
     ]
 
 
@@ -1208,3 +1225,227 @@ def _add_efs_fixes() -> None:
         "/2015-02-01/delete-tags/<file_system_id>",
     ):
         efs_urls.url_paths.setdefault(path, dispatch)
+
+
+# fix 17: EventBridge rules that start ECS tasks (the uploads' rule), and S3's EventBridge setting
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+LOG = logging.getLogger("moto_aws_compat")
+PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.-]+)>")
+
+
+def transform_input(transformer: dict[str, Any], event: dict[str, Any]) -> str:
+    """A target's InputTransformer applied to an event as EventBridge applies it: each
+    InputPathsMap path (dot notation, the only JSON path EventBridge evaluates) read from the
+    event, and put in InputTemplate where <name> stands; a string inside a JSON string of the
+    template is escaped (a key with a quote stays valid JSON), anything else goes in as JSON; a
+    path the event does not have gives nothing (an empty string in quotes, null outside)."""
+    values: dict[str, Any] = {}
+    for name, path in (transformer.get("InputPathsMap") or {}).items():
+        value: Any = event
+        for part in path.removeprefix("$").strip(".").split(".") if path != "$" else []:
+            value = value.get(part) if isinstance(value, dict) else None
+        values[name] = value
+    values.setdefault("aws.events.event.json", event)
+    template = transformer.get("InputTemplate") or ""
+    out: list[str] = []
+    in_string = escaped = False
+    index = 0
+    while index < len(template):
+        match = PLACEHOLDER.match(template, index)
+        if match and match.group(1) in values:
+            value = values[match.group(1)]
+            if in_string:
+                text = value if isinstance(value, str) else json.dumps(value)
+                out.append(json.dumps("" if value is None else text)[1:-1])
+            else:
+                out.append(json.dumps(value))
+            index = match.end()
+            continue
+        char = template[index]
+        if in_string and not escaped and char == '"':
+            in_string = False
+        elif not in_string and char == '"':
+            in_string = True
+        escaped = in_string and char == "\\" and not escaped
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
+    """What EventBridge sends a target for an event: Input, InputPath's part, the transformed
+    event, or the whole event (JSON)."""
+    if target.get("Input") is not None:
+        return target["Input"]
+    if target.get("InputTransformer"):
+        return transform_input(target["InputTransformer"], event)
+    if target.get("InputPath"):
+        return transform_input(
+            {"InputPathsMap": {"part": target["InputPath"]}, "InputTemplate": "<part>"}, event
+        )
+    return json.dumps(event)
+
+
+def role_may_run(role_arn: str, task_definition: Any, cluster_arn: str) -> str | None:
+    """Why the rule's role may not start the task definition on the cluster (None: it may), as
+    AWS checks it: the role exists and trusts events.amazonaws.com, and its policies allow
+    ecs:RunTask on the task definition (ecs:cluster condition) and iam:PassRole for the task's
+    roles (iam:PassedToService ecs-tasks.amazonaws.com)."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    iam = iam_backends[account][get_partition(cluster_arn.split(":")[3])] if account else None
+    try:
+        role = iam.get_role_by_arn(role_arn) if iam else None
+    except Exception:  # noqa: BLE001 - moto's NotFound
+        role = None
+    if role is None:
+        return f"the role {role_arn!r} does not exist"
+    trust = json.loads(role.assume_role_policy_document)
+    statements = (
+        trust["Statement"] if isinstance(trust["Statement"], list) else [trust["Statement"]]
+    )
+    if not any(
+        s.get("Effect") == "Allow"
+        and EVENTS_PRINCIPAL in _as_list((s.get("Principal") or {}).get("Service"))
+        for s in statements
+    ):
+        return f"the role {role.name} does not trust {EVENTS_PRINCIPAL}"
+    policies = [
+        doc
+        for _, doc in (iam.get_role_policy(role.name, n) for n in iam.list_role_policies(role.name))
+    ]
+    policies += iam.list_attached_role_policies(role.name)[0]
+
+    def allowed(action: str, resource: str, context: dict[str, str]) -> bool:
+        results = [
+            IAMPolicy(p).is_action_permitted(action, resource, None, context) for p in policies
+        ]
+        return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+
+    if not allowed("ecs:RunTask", task_definition.arn, {"ecs:cluster": cluster_arn}):
+        return f"the role {role.name} may not run {task_definition.arn} on {cluster_arn}"
+    roles = (
+        getattr(task_definition, "task_role_arn", None),
+        getattr(task_definition, "execution_role_arn", None),
+    )
+    for passed in filter(None, roles):
+        if not allowed("iam:PassRole", passed, {"iam:PassedToService": "ecs-tasks.amazonaws.com"}):
+            return f"the role {role.name} may not pass {passed} to ECS"
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _run_ecs_target(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> str | None:
+    """Start the tasks an ECS target of a rule asks for; why none started, or None."""
+    from moto.ecs.models import ecs_backends
+
+    cluster_arn = target["Arn"]
+    account, region = cluster_arn.split(":")[4], cluster_arn.split(":")[3]
+    backend = ecs_backends[account][region]
+    parameters = target.get("EcsParameters") or {}
+    try:
+        task_definition = backend.describe_task_definition(parameters.get("TaskDefinitionArn", ""))
+    except Exception as error:  # noqa: BLE001 - moto's ClientException
+        return f"task definition: {error}"
+    why = role_may_run(target.get("RoleArn") or "", task_definition, cluster_arn)
+    if why:
+        return why
+    try:
+        overrides = json.loads(target_input(target, event))
+    except ValueError:
+        return "the target's input is not JSON (an ECS target's input is the task's overrides)"
+    try:
+        tasks = backend.run_task(
+            cluster_arn.rpartition("/")[2],
+            task_definition.arn,
+            int(parameters.get("TaskCount") or 1),
+            overrides if isinstance(overrides, dict) else None,
+            f"events-rule/{rule.name}"[:128],
+            None,
+            parameters.get("LaunchType") or "EC2",
+            parameters.get("NetworkConfiguration"),
+            parameters.get("Group"),
+        )
+    except Exception as error:  # noqa: BLE001 - no container instance, a refused request
+        return f"RunTask: {error}"
+    return None if tasks else "RunTask placed no task (no container instance had room)"
+
+
+def _count_invocation(rule: Any, failed: bool) -> None:
+    """Invocations and FailedInvocations of the rule (CloudWatch AWS/Events, as AWS counts)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    names = ["Invocations"] + (["FailedInvocations"] if failed else [])
+    cloudwatch_backends[rule.account_id][rule.region_name].put_metric_data(
+        "AWS/Events",
+        [
+            {
+                "MetricName": name,
+                "Value": 1.0,
+                "Unit": "Count",
+                "Dimensions": [{"Name": "RuleName", "Value": rule.name}],
+            }
+            for name in names
+        ],
+    )
+
+
+def _add_eventbridge_ecs_targets() -> None:
+    import copy
+
+    from moto.core.responses import ActionResult
+    from moto.events import models as events_models
+    from moto.s3 import responses as s3_responses
+
+    original_send = events_models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        if self.state != "ENABLED" or not self.event_pattern.matches_event(event):
+            return
+        ecs_targets = [t for t in self.targets if ":ecs:" in t["Arn"] and ":cluster/" in t["Arn"]]
+        others = [t for t in self.targets if t not in ecs_targets]
+        for target in ecs_targets:
+            why = _run_ecs_target(self, target, event)
+            if why:
+                LOG.warning("rule %s, target %s: no task started: %s", self.name, target["Id"], why)
+            _count_invocation(self, failed=bool(why))
+        if others:
+            rest = copy.copy(self)
+            rest.targets = others
+            # S3's events are transformed on AWS like any other (moto passes transform_input=False)
+            original_send(rest, event, transform_input=True)
+
+    events_models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+    original_get = s3_responses.S3Response.get_bucket_notification
+
+    def get_bucket_notification(self: Any) -> Any:
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if not config or config.event_bridge is None:
+            return original_get(self)
+        # As moto's, with EventBridgeConfiguration (an empty element) when it is set.
+        result = {
+            "TopicConfigurations": [_notification(t, "TopicArn") for t in config.topic],
+            "QueueConfigurations": [_notification(q, "QueueArn") for q in config.queue],
+            "LambdaFunctionConfigurations": [
+                _notification(f, "LambdaFunctionArn") for f in config.cloud_function
+            ],
+            "EventBridgeConfiguration": {},
+        }
+        self.data["Action"] = "GetBucketNotificationConfiguration"
+        return self.serialized(ActionResult(result))
+
+    s3_responses.S3Response.get_bucket_notification = get_bucket_notification  # type: ignore[method-assign]
+
+
+def _notification(item: Any, arn_key: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"Id": item.id, arn_key: item.arn, "Events": item.events}
+    if item.filters:
+        config["Filter"] = {"Key": {"FilterRules": item.filters["S3Key"]["FilterRule"]}}
+    return config
