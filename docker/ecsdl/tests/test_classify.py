@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from ecsdl.classify import (
     cat_probability,
     main,
     top_k,
+    verdict_uri,
     write_results,
 )
 from ecsdl.sources import SourceError
@@ -214,6 +217,8 @@ def test_missing_model_is_one_line(tmp_path, images, capsys):
         (["--model", "m", "--output", "s3://bucket", "x.jpg"], "names no object"),
         (["--model", "m", "--output", "s3://bucket/prefix/", "x.jpg"], "names no object"),
         (["--model", "m", "--output", "", "x.jpg"], "give a local path or s3://bucket/key"),
+        (["--model", "m", "--verdicts", "s3://bucket/verdicts", "x.jpg"], "ending with /"),
+        (["--model", "m", "--verdicts", "https://h/v/", "x.jpg"], "cannot write to an http"),
     ],
 )
 def test_usage_errors(argv, message, capsys):
@@ -239,6 +244,7 @@ def test_help_explains_every_option():
         "--output",
         "--threshold",
         "--input-size",
+        "--verdicts",
     ):
         assert option in text
     assert "4 the results could not be written to --output" in " ".join(text.split())
@@ -347,3 +353,46 @@ def test_write_results_s3_failure_is_one_line():
     with pytest.raises(SourceError) as info:
         write_results("s3://no-such-bucket/r.json", RESULTS, client=StubS3("NoSuchBucket"))
     assert str(info.value) == "s3://no-such-bucket/r.json: cannot write to S3 (NoSuchBucket)"
+
+
+def test_verdicts_one_object_per_image_with_the_model_an_unreadable_one_says_why(
+    tiny_imagenet_model, images, tmp_path, capsys
+):
+    folder = tmp_path / "verdicts"
+    argv = ["--model", tiny_imagenet_model, "--verdicts", str(folder)]
+    code, _, err = run([*argv, images["red"], images["bad"], images["blue"]], capsys)
+    assert code == EXIT_OK  # the unreadable picture has its verdict: an answer, not a failure
+    assert len(err.splitlines()) == 1  # and is still said on stderr
+    params = Path(f"{tiny_imagenet_model}-0000.params").read_bytes()
+    model = {"model": "tiny_32", "model_sha256": hashlib.sha256(params).hexdigest()}
+    red = json.loads((folder / "red.png.json").read_text())
+    assert (red["image"], red["is_cat"], red["model"], red["model_sha256"]) == (
+        images["red"],
+        True,
+        *model.values(),
+    )
+    assert json.loads((folder / "blue.jpg.json").read_text())["is_cat"] is False
+    bad = json.loads((folder / "bad.jpg.json").read_text())
+    assert set(bad) == {"image", "error", "model", "model_sha256"}
+    assert bad["image"] == images["bad"] and bad["error"] and bad["model"] == "tiny_32"
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("s3://in/uploads/a b/cat.png", "s3://out/verdicts/uploads/a b/cat.png.json"),
+        ("https://example.org/pics/cat.jpg?x=1", "s3://out/verdicts/pics/cat.jpg.json"),
+        ("/data/cat.jpg", "s3://out/verdicts/cat.jpg.json"),
+    ],
+)
+def test_a_verdict_goes_under_the_prefix_by_the_images_key(image, expected):
+    assert verdict_uri("s3://out/verdicts/", image) == expected
+
+
+def test_a_verdict_that_cannot_be_written_exits_4(tiny_imagenet_model, images, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = ["--model", tiny_imagenet_model, "--verdicts", str(blocker / "v"), images["red"]]
+    code, _, err = run(argv, capsys)
+    assert code == EXIT_OUTPUT_ERROR
+    assert err.startswith("classify: verdict not written: ")

@@ -4,7 +4,8 @@ Every readable image goes through the model in ONE forward pass. For each image:
 probability of the ImageNet cat classes (tabby, tiger cat, Persian, Siamese, Egyptian cat), found
 by their labels (281..285 in a 1000-class model, 282..286 in a 1001-class one with `background`
 first), the verdict `is_cat` (that sum >= --threshold) and the top-K labels. `--output` also
-writes the JSON lines to a local path or an s3:// object.
+writes the JSON lines to a local path or an s3:// object; `--verdicts` writes one verdict object
+per image (an unreadable image's says why), as the uploads' rule runs it for each new picture.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ecsdl import EcsdlError, __version__
 from ecsdl.device import DEVICES, device_name, pick_device
 from ecsdl.model import Model, load_model
 from ecsdl.preprocess import batch, decode, to_array
-from ecsdl.sources import image_limits, is_http, is_s3, read_bytes, write_bytes
+from ecsdl.sources import image_limits, is_http, is_s3, read_bytes, split_s3, write_bytes
 
 # ImageNet's five cat classes, by the first comma-separated name of their labels ("tabby, tabby
 # cat", "Siamese cat, Siamese"): indices 281..285 of a 1000-class model, 282..286 of a 1001-class
@@ -118,6 +119,29 @@ def classify_arrays(
     ]
 
 
+def classify_each(
+    model: Model,
+    images: Sequence[str],
+    top: int = DEFAULT_TOP,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[tuple[str, Result | None, str | None]]:
+    """Classify images (paths, URLs, s3:// URIs) in one forward pass: for each, in input order,
+    (image, its Result, None) or (image, None, the one line that says why it could not be read)."""
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    failed: dict[str, str] = {}
+    for uri in images:
+        try:
+            arrays.append(load_image(uri, model))
+            names.append(uri)
+        except EcsdlError as exc:
+            failed[uri] = str(exc)
+    results = iter(classify_arrays(model, names, arrays, top, threshold))
+    return [
+        (uri, None, failed[uri]) if uri in failed else (uri, next(results), None) for uri in images
+    ]
+
+
 def classify_images(
     model: Model,
     images: Sequence[str],
@@ -125,16 +149,29 @@ def classify_images(
     threshold: float = DEFAULT_THRESHOLD,
 ) -> tuple[list[Result], list[str]]:
     """Classify images (paths, URLs, s3:// URIs): (results in input order, error lines)."""
-    names: list[str] = []
-    arrays: list[np.ndarray] = []
-    errors: list[str] = []
-    for uri in images:
-        try:
-            arrays.append(load_image(uri, model))
-            names.append(uri)
-        except EcsdlError as exc:
-            errors.append(str(exc))
-    return classify_arrays(model, names, arrays, top, threshold), errors
+    each = classify_each(model, images, top, threshold)
+    return [r for _, r, _ in each if r is not None], [e for _, _, e in each if e is not None]
+
+
+def verdict(model: Model, image: str, result: Result | None, error: str | None) -> dict[str, Any]:
+    """One image's verdict object (`--verdicts`): the result's fields, or {"image", "error"},
+    with the model that gave it (its name and its parameters' sha256)."""
+    body: dict[str, Any] = (
+        result.as_dict() if result is not None else {"image": image, "error": error}
+    )
+    return {**body, "model": model.name, "model_sha256": model.sha256}
+
+
+def verdict_uri(prefix: str, image: str) -> str:
+    """Where `--verdicts PREFIX` puts the verdict of `image`: PREFIX + the image's key (an s3://
+    image), its URL path (http(s)) or its file name (a local path) + ".json"."""
+    if is_s3(image):
+        name = split_s3(image)[1]
+    elif is_http(image):
+        name = image.split("://", 1)[1].partition("/")[2].partition("?")[0] or "index"
+    else:
+        name = image.rstrip("/").rsplit("/", 1)[-1]
+    return f"{prefix}{name}.json"
 
 
 def json_lines(results: Sequence[Result]) -> str:
@@ -163,6 +200,22 @@ def _output_uri(text: str) -> str:
                 f"{text!r} names no object; give s3://bucket/key (e.g. s3://bucket/results.json)"
             )
     return text
+
+
+def _verdicts_prefix(text: str) -> str:
+    """--verdicts: a local folder or an s3://bucket/prefix that ends with a slash."""
+    if is_http(text):
+        raise argparse.ArgumentTypeError(f"cannot write to an http(s) URL: {text!r}")
+    if is_s3(text):
+        bucket, _, key = text[len("s3://") :].partition("/")
+        if not bucket or (key and not key.endswith("/")):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: give s3://bucket/prefix/ (ending with /), e.g. s3://bucket/verdicts/"
+            )
+        return text
+    if not text:
+        raise argparse.ArgumentTypeError("give a local folder or s3://bucket/prefix/")
+    return text if text.endswith("/") else text + "/"
 
 
 def _probability(text: str) -> float:
@@ -201,9 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
             "with background first, as imported by `ecsdl import-tflite`); for models without "
             "those labels, such as the digit models of `train`, is_cat is false and "
             "cat_probability 0. Exit status: 0 all images classified, 1 some image could not be "
-            "read (the others are still reported), 2 usage error, 3 model or labels missing or "
-            "unloadable (or --device gpu and no GPU), 4 the results could not be written to "
-            "--output (stdout still has them; 4 wins over 1). S3 access uses the usual AWS "
+            "read (the others are still reported; 0 with --verdicts, where it is a verdict), 2 "
+            "usage error, 3 model or labels missing or unloadable (or --device gpu and no GPU), "
+            "4 the results could not be written to --output or a verdict to --verdicts (stdout "
+            "still has them; 4 wins over 1). S3 access uses the usual AWS "
             "credentials and honours AWS_ENDPOINT_URL."
         ),
     )
@@ -255,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
         "status 2 or 3",
     )
     parser.add_argument(
+        "--verdicts",
+        type=_verdicts_prefix,
+        metavar="PREFIX",
+        help="also write each image's verdict to PREFIX<key>.json (PREFIX: a local folder or "
+        "s3://bucket/prefix/; <key>: an s3:// image's key, an http(s) image's path, a local "
+        "image's file name): its JSON object with the model's name and parameters' sha256 "
+        '("model", "model_sha256"), or {"image", "error", "model", "model_sha256"} for an image '
+        "that cannot be read or decoded. An unreadable image then is an answer, not a failure: "
+        "exit status 0 once every verdict is written (4 when one cannot be)",
+    )
+    parser.add_argument(
         "--input-size",
         type=_positive_int,
         metavar="N",
@@ -301,7 +366,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"classify: {exc}", file=sys.stderr)
         return EXIT_MODEL_ERROR
     loaded = time.perf_counter()
-    results, errors = classify_images(model, args.images, args.top, args.threshold)
+    each = classify_each(model, args.images, args.top, args.threshold)
+    results = [r for _, r, _ in each if r is not None]
+    errors = [e for _, _, e in each if e is not None]
     done = time.perf_counter()
     for error in errors:
         print(f"classify: {error}", file=sys.stderr)
@@ -318,6 +385,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         except EcsdlError as exc:
             print(f"classify: results not written: {exc}", file=sys.stderr)
             written = False
+    if args.verdicts is not None:
+        for image, result, error in each:
+            uri = verdict_uri(args.verdicts, image)
+            try:
+                write_bytes(uri, json.dumps(verdict(model, image, result, error)).encode("utf-8"))
+            except EcsdlError as exc:
+                print(f"classify: verdict not written: {exc}", file=sys.stderr)
+                written = False
     if args.timing:
         print(
             f"classify: device: {device_name(ctx)}; model loaded in {loaded - started:.3f} s; "
@@ -326,7 +401,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         )
     if not written:
         return EXIT_OUTPUT_ERROR
-    return EXIT_IMAGE_ERROR if errors else EXIT_OK
+    return EXIT_IMAGE_ERROR if errors and args.verdicts is None else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -179,6 +179,10 @@ class Model:
     labels: list[str] = field(default_factory=list)
     # the MXNet context the network's parameters are on (None: the CPU)
     ctx: Any = None
+    # the checkpoint's name (the prefix's last part) and its parameters' sha256: which model
+    # gave a verdict, in the verdicts of `classify --verdicts`
+    name: str = ""
+    sha256: str = ""
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import mxnet as mx
@@ -252,7 +256,15 @@ def load_model(
             raise ModelError(f"model: {prefix}: cannot load the checkpoint ({first})") from None
     # static shapes: about 2x the batch-32 throughput on CPU (bench.py); rebinds per batch size
     net.hybridize(static_alloc=True, static_shape=True)
-    model = Model(prefix=prefix, net=net, spec=spec, labels=labels, ctx=ctx)
+    model = Model(
+        prefix=prefix,
+        net=net,
+        spec=spec,
+        labels=labels,
+        ctx=ctx,
+        name=prefix.rstrip("/").rsplit("/", 1)[-1],
+        sha256=sha256_hex(params_bytes),
+    )
     classes = model.predict(np.zeros((1, spec.channels, spec.height, spec.width), np.float32))
     if classes.shape[1] != len(labels):
         raise ModelError(
