@@ -41,6 +41,8 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "efs_file_systems",
     "efs_mount_targets",
     "efs_access_points",
+    "eventbridge_rules",
+    "s3_eventbridge_notifications",
 )
 
 
@@ -53,11 +55,21 @@ def task_definition_families(deployment_name: str) -> list[str]:
 
 
 def role_names(deployment_name: str) -> list[str]:
-    """The IAM role names of a deployment (docs/CONTRACTS.md): the services' roles and each
-    task definition family's task role."""
-    return [
-        f"{deployment_name}-{suffix}" for suffix in ("ecs-instance", "spot-fleet", "task-execution")
-    ] + [f"{deployment_name}-{family}-task" for family in TASK_FAMILIES]
+    """The IAM role names of a deployment (docs/CONTRACTS.md): the services' roles, each
+    task definition family's task role and the role EventBridge runs the uploads' task as."""
+    return (
+        [
+            f"{deployment_name}-{suffix}"
+            for suffix in ("ecs-instance", "spot-fleet", "task-execution")
+        ]
+        + [f"{deployment_name}-{family}-task" for family in TASK_FAMILIES]
+        + [f"{deployment_name}-uploads-events"]
+    )
+
+
+def uploads_rule_name(deployment_name: str) -> str:
+    """The EventBridge rule of a deployment's uploads (docs/CONTRACTS.md)."""
+    return f"{deployment_name}-classify-uploads"
 
 
 def retired_role_names(deployment_name: str) -> list[str]:
@@ -324,7 +336,17 @@ def count_resources(
 
     s3 = client("s3")
     existing = {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}
-    counts["s3_buckets"] = len(existing & set(bucket_names(deployment_name, account, region)))
+    ours = existing & set(bucket_names(deployment_name, account, region))
+    counts["s3_buckets"] = len(ours)
+    # the buckets that send their events to EventBridge (the input bucket, for the uploads)
+    counts["s3_eventbridge_notifications"] = sum(
+        "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket=bucket)
+        for bucket in ours
+    )
+    rules = client("events").list_rules(NamePrefix=uploads_rule_name(deployment_name))["Rules"]
+    counts["eventbridge_rules"] = sum(
+        rule["Name"] == uploads_rule_name(deployment_name) for rule in rules
+    )
 
     logs = client("logs")
     group = log_group_name(deployment_name)

@@ -201,6 +201,65 @@ def test_predict_says_whether_there_is_a_cat(
     assert any('"is_cat"' in event["message"] for event in events), events
 
 
+def test_every_upload_gets_its_verdict(deployment: Deployment, aws_client: Client) -> None:
+    """classify_uploads (on by default): pictures put under uploads/ of the input bucket, by S3
+    alone, get their verdicts in the output bucket, through the bucket's EventBridge events and
+    the deployment's rule, which runs the predict task for each; what is not a picture gets an
+    error verdict, and its task ends well (no crash loop)."""
+    s3, ecs = aws_client("s3"), aws_client("ecs")
+    buckets = deployment.outputs["buckets"]
+    assert deployment.outputs["uploads"]["pictures"] == f"s3://{buckets['input']}/uploads/"
+    uploads = {
+        "uploads/it/chelsea.png": skimage_photo("chelsea.png").read_bytes(),
+        "uploads/it/coffee.png": skimage_photo("coffee.png").read_bytes(),
+        "uploads/it/notes.txt": b"a shopping list, not a picture\n",
+    }
+    for key, body in uploads.items():
+        s3.put_object(Bucket=buckets["input"], Key=key, Body=body)
+
+    def verdicts() -> dict[str, Any]:
+        found = {}
+        for key in uploads:
+            try:
+                answer = s3.get_object(Bucket=buckets["output"], Key=f"verdicts/{key}.json")
+            except s3.exceptions.NoSuchKey:
+                continue
+            found[key] = json.loads(answer["Body"].read())
+        return found
+
+    deadline = time.monotonic() + 300
+    while len(found := verdicts()) < len(uploads) and time.monotonic() < deadline:
+        time.sleep(3)
+    assert set(found) == set(uploads), f"verdicts after 300 s: {sorted(found)}"
+    cat, coffee, notes = (found[key] for key in uploads)
+    assert (cat["is_cat"], coffee["is_cat"]) == (True, False), (cat, coffee)
+    assert "error" in notes and "is_cat" not in notes, notes
+    model = deployment.outputs["model_uri"].rsplit("/", 1)[-1]
+    for verdict in found.values():
+        assert verdict["model"] == model, verdict
+        assert re.fullmatch(r"[0-9a-f]{64}", verdict["model_sha256"]), verdict
+    assert len({v["model_sha256"] for v in found.values()}) == 1
+    # One task for each upload, started by the rule, each ended with exit code 0.
+    rule = f"events-rule/{DN}-classify-uploads"
+
+    def stopped() -> dict[str, Any]:
+        arns = ecs.list_tasks(cluster=DN, startedBy=rule, desiredStatus="STOPPED")["taskArns"]
+        tasks = ecs.describe_tasks(cluster=DN, tasks=arns)["tasks"] if arns else []
+        return {
+            t["overrides"]["containerOverrides"][0]["command"][-1]: t
+            for t in tasks
+            if t.get("lastStatus") == "STOPPED"
+        }
+
+    wanted = {f"s3://{buckets['input']}/{key}" for key in uploads}
+    deadline = time.monotonic() + 60
+    while not wanted <= set(done := stopped()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert wanted <= set(done), f"stopped tasks of the rule: {sorted(done)}"
+    for uri in wanted:
+        assert done[uri]["containers"][0].get("exitCode") == 0, done[uri]
+
+
 def test_predict_reports_a_failed_task_with_its_exit_code_and_log(deployment: Deployment) -> None:
     missing = f"s3://{deployment.outputs['buckets']['input']}/no-such-picture.png"
     result = run_playbook("playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={missing}")

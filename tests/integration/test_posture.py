@@ -432,6 +432,7 @@ def test_the_services_assume_the_roles_for_this_accounts_resources_only(
         "ecs-tasks.amazonaws.com": f"arn:aws:ecs:{region}:{account}:*",
         "spotfleet.amazonaws.com": f"arn:aws:ec2:{region}:{account}:spot-fleet-request/sfr-*",
         "ec2.amazonaws.com": None,
+        "events.amazonaws.com": f"arn:aws:events:{region}:{account}:rule/{DN}-classify-uploads",
     }
     seen = set()
     for role in role_names(DN):

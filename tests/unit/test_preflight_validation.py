@@ -524,3 +524,14 @@ def test_teardown_takes_keep_work_as_a_boolean(value: object) -> None:
 def test_teardown_refuses_a_keep_work_that_is_not_a_boolean(value: object) -> None:
     (error,) = v.validate_teardown_inputs("ecs-dl", "us-east-1", keep_work=value).errors
     assert error.startswith(f"keep_work is {value!r}: it must be true")
+
+
+@pytest.mark.parametrize("value", [True, False, "yes", "False", 0, None])
+def test_site_takes_classify_uploads_as_a_boolean(value: object) -> None:
+    assert v.validate_classify_uploads(value) == []
+
+
+@pytest.mark.parametrize("value", ["sometimes", 2, ["true"]])
+def test_site_refuses_a_classify_uploads_that_is_not_a_boolean(value: object) -> None:
+    (error,) = v.validate_classify_uploads(value)
+    assert error.startswith(f"classify_uploads is {value!r}: it must be true")

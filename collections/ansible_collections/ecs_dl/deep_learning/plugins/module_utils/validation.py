@@ -469,9 +469,11 @@ def validate_inputs(
     model_source: Any = "",
     model_labels: Any = "",
     model_sha256: Any = "",
+    classify_uploads: Any = None,
 ) -> ValidationResult:
     """Run every check; return all errors and warnings (nothing stops at the first error)."""
     errors: list[str] = []
+    errors += validate_classify_uploads(classify_uploads)
     errors += validate_deployment_name(deployment_name)
     errors += validate_region(region, regions)
     errors += validate_vpc_cidr(vpc_cidr)
@@ -491,15 +493,28 @@ def validate_inputs(
 BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f"}
 
 
+def _is_boolean(value: Any) -> bool:
+    """A boolean as Ansible reads one (true, no, 1, ...), or nothing given."""
+    return value is None or isinstance(value, bool) or str(value).strip().lower() in BOOLEAN_WORDS
+
+
 def validate_keep_work(keep_work: Any) -> list[str]:
     """keep_work (teardown.yml): a boolean as Ansible reads one, or nothing given."""
-    if keep_work is None or isinstance(keep_work, bool):
-        return []
-    if str(keep_work).strip().lower() in BOOLEAN_WORDS:
+    if _is_boolean(keep_work):
         return []
     return [
         f"keep_work is {keep_work!r}: it must be true (copy the work to outputs/ before the "
         "workspace is deleted) or false (delete it without a copy)"
+    ]
+
+
+def validate_classify_uploads(classify_uploads: Any) -> list[str]:
+    """classify_uploads (site.yml): a boolean as Ansible reads one, or nothing given."""
+    if _is_boolean(classify_uploads):
+        return []
+    return [
+        f"classify_uploads is {classify_uploads!r}: it must be true (classify every picture put "
+        "under uploads/ of the input bucket) or false (no rule: remove it)"
     ]
 
 

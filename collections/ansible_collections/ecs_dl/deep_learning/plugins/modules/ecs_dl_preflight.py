@@ -104,6 +104,11 @@ options:
       - The SHA-256 the model file must have (the C(.tflite), or a checkpoint's params file);
         64 hex digits, or empty for no check.
     type: raw
+  classify_uploads:
+    description:
+      - With O(state=present) (site.yml's classify_uploads) - a boolean (true, false, yes, no, ...),
+        or nothing given; anything else is refused before anything is created.
+    type: raw
   keep_work:
     description:
       - With O(state=absent) (teardown.yml's keep_work) - a boolean (true, false, yes, no, ...), or
@@ -590,6 +595,7 @@ def check_inputs(module: AnsibleAWSModule) -> dict[str, Any]:
             model_source=params["model_source"],
             model_labels=params["model_labels"],
             model_sha256=params["model_sha256"],
+            classify_uploads=params["classify_uploads"],
         )
     for warning in result.warnings:
         # ansible's own warn(): AnsibleAWSModule.warn() would also pass them to exit_json,
@@ -622,6 +628,7 @@ def main() -> None:
         model_labels=dict(type="raw"),
         model_sha256=dict(type="raw"),
         keep_work=dict(type="raw"),
+        classify_uploads=dict(type="raw"),
     )
     # check_boto3=False: the input checks must work without boto3 and without credentials.
     module = AnsibleAWSModule(
