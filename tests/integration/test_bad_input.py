@@ -40,6 +40,11 @@ MISSING_MODEL = "/nonexistent/ecs-dl-bad/mobilenet_v1_0.5_160"
 
 # (id, extra vars, fragment of the message the user must see)
 CASES = [
+    (
+        "classify-uploads-not-boolean",
+        {"classify_uploads": "sometimes"},
+        "classify_uploads is 'sometimes': it must be true",
+    ),
     ("vpc-cidr-invalid", {"network_vpc_cidr": "10.0.0.0/33"}, "is not a valid IPv4 CIDR block"),
     ("vpc-cidr-host-bits", {"network_vpc_cidr": "10.0.0.1/16"}, "host bits"),
     ("vpc-cidr-too-small", {"network_vpc_cidr": "10.0.0.0/29"}, "AWS allows /16 to /28"),
