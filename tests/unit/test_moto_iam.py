@@ -163,11 +163,13 @@ def test_jupyter_reads_and_writes_its_own_buckets(
 # What each task may do, and the attacks it must fail (`other` is another deployment's bucket).
 # (family, action, bucket kind, key, allowed)
 ACCESS = [
-    # predict: the picture and the model in, the result out under predictions/, nothing else.
+    # predict: the picture and the model in, the result out under predictions/ (predict.yml) or
+    # verdicts/ (the uploads' rule), nothing else.
     ("predict", "get", "input", "samples/chelsea.jpg", True),
     ("predict", "get", "input", "uploads/0123-cat.jpg", True),
     ("predict", "get", "models", "models/m/m-symbol.json", True),
     ("predict", "put", "output", "predictions/20260101T000000-cat.jpg.json", True),
+    ("predict", "put", "output", "verdicts/uploads/cat.jpg.json", True),  # the uploads' rule
     ("predict", "put", "models", "models/m/m-0000.params", False),  # replace the served model
     ("predict", "put", "models", "models/m/m-symbol.json", False),
     ("predict", "put", "models", "jobs/job-1/scheduler.json", False),  # redirect a job's workers
