@@ -356,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # `classify serve`: the HTTP endpoint (ecsdl.serve)
+        from ecsdl import serve
+
+        return serve.main(argv[1:])
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     started = time.perf_counter()

@@ -1,6 +1,7 @@
 """`ecsdl COMMAND ...`: the package's commands under one name.
 
     ecsdl classify --model PREFIX IMAGE...     (also installed as `classify`)
+    ecsdl serve --model PREFIX                 (also `classify serve`: the HTTP endpoint)
     ecsdl train [--dataset digits] ...         (also installed as `train`)
     ecsdl import-tflite SOURCE PREFIX          (a TFLite classifier -> an MXNet checkpoint)
     ecsdl archive-work FOLDER DEST             (a folder -> one tar.gz with its sha256)
@@ -20,6 +21,7 @@ from ecsdl import __version__
 # command -> (module with main(argv), one line for --help)
 COMMANDS = {
     "classify": ("ecsdl.classify", "is there a cat? top-K ImageNet labels (MXNet checkpoint)"),
+    "serve": ("ecsdl.serve", "serve the cat verdict over HTTP (POST /classify, GET /healthz)"),
     "train": ("ecsdl.train", "train a digit classifier (MNIST or the offline digits data)"),
     "import-tflite": (
         "ecsdl.tflite_import",
