@@ -218,6 +218,24 @@ def _verdicts_prefix(text: str) -> str:
     return text if text.endswith("/") else text + "/"
 
 
+def _parts_prefix(text: str) -> str:
+    from ecsdl.batch import parts_prefix
+
+    try:
+        return parts_prefix(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from ecsdl.batch import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _probability(text: str) -> float:
     try:
         value = float(text)
@@ -320,6 +338,40 @@ def build_parser() -> argparse.ArgumentParser:
         "exit status 0 once every verdict is written (4 when one cannot be)",
     )
     parser.add_argument(
+        "--parts",
+        type=_parts_prefix,
+        metavar="PREFIX",
+        help="classify in batches (thousands of pictures, the model loaded once): an IMAGE with a "
+        "trailing slash, a folder or s3://bucket/prefix/, stands for every picture under it; "
+        "--decoders threads read and decode while the network runs --batch-size at a time; each "
+        'batch\'s JSON lines ({"image", "error"} for what cannot be read) go to '
+        "PREFIXpart-<shard>-<batch>.jsonl, and the counts (cats, not cats, unreadable), seconds "
+        "and images/s to PREFIXsummary-<shard>.json and stderr. Exit status 0 once every part is "
+        "written (an unreadable picture is counted, not a failure), 4 when one cannot be",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="with --parts: pictures per forward pass and per part file (default 32)",
+    )
+    parser.add_argument(
+        "--decoders",
+        type=_positive_int,
+        default=2,
+        metavar="K",
+        help="with --parts: threads that read and decode pictures (default 2)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="with --parts: only every N-th picture from the I-th (0-based), so N tasks share "
+        "the pictures (default 0/1, all of them)",
+    )
+    parser.add_argument(
         "--input-size",
         type=_positive_int,
         metavar="N",
@@ -362,7 +414,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
         return serve.main(argv[1:])
     out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    folders = [image for image in args.images if image.endswith("/")]
+    if folders and args.parts is None:
+        parser.error(
+            f"{folders[0]} is a folder or prefix: give --parts PREFIX to classify every picture "
+            "under it in batches"
+        )
     started = time.perf_counter()
     try:
         ctx = pick_device(args.device)
@@ -371,6 +430,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"classify: {exc}", file=sys.stderr)
         return EXIT_MODEL_ERROR
     loaded = time.perf_counter()
+    if args.parts is not None:
+        return _run_parts(model, args, out)
     each = classify_each(model, args.images, args.top, args.threshold)
     results = [r for _, r, _ in each if r is not None]
     errors = [e for _, _, e in each if e is not None]
@@ -407,6 +468,36 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if not written:
         return EXIT_OUTPUT_ERROR
     return EXIT_IMAGE_ERROR if errors and args.verdicts is None else EXIT_OK
+
+
+def _run_parts(model: Model, args: argparse.Namespace, out: TextIO) -> int:
+    """--parts: classify every picture of args.images (folders and prefixes expanded, this
+    shard's share) in batches; exit status as --help says."""
+    from ecsdl import batch
+
+    try:
+        images = batch.shard_of(batch.expand(args.images), args.shard)
+    except EcsdlError as exc:
+        print(f"classify: {exc}", file=sys.stderr)
+        return EXIT_IMAGE_ERROR
+    try:
+        summary = batch.run(
+            model,
+            images,
+            args.parts,
+            shard=args.shard,
+            batch_size=args.batch_size,
+            decoders=args.decoders,
+            top=args.top,
+            threshold=args.threshold,
+        )
+    except EcsdlError as exc:
+        print(f"classify: results not written: {exc}", file=sys.stderr)
+        return EXIT_OUTPUT_ERROR
+    print(f"classify: shard {summary.shard}: {summary.line()}", file=sys.stderr)
+    if args.json:
+        out.write(json.dumps(batch.asdict(summary)) + "\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":
