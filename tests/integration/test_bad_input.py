@@ -375,6 +375,16 @@ SETTINGS_CASES = [
      "predict_threshold=half"),
     ("predict-timeout-zero", "predict", {"image": "s3://b/cat.jpg", "predict_timeout": 0},
      "predict_timeout=0: the seconds the task may take are a whole number from 1 to 86400"),
+    ("predict-image-and-images", "predict", {"image": "s3://b/cat.jpg", "images": "s3://b/in/"},
+     "Give one picture (image) or a batch (images), not both"),
+    ("predict-images-url", "predict", {"images": "https://example.org/pictures/"},
+     "images=https://example.org/pictures/: give a folder here or s3://bucket/prefix/"),
+    ("predict-images-prefix-without-slash", "predict", {"images": "s3://b/in"},
+     "images=s3://b/in: give a folder here or s3://bucket/prefix/ (ending with /)"),
+    ("predict-batch-size-zero", "predict", {"images": "s3://b/in/", "predict_batch_size": 0},
+     "predict_batch_size=0: pictures per forward pass are a whole number from 1 to 1024"),
+    ("predict-tasks-word", "predict", {"images": "s3://b/in/", "predict_tasks": "all"},
+     "predict_tasks=all: a batch's tasks are a whole number from 0"),
 ]  # fmt: skip
 
 

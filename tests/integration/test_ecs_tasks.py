@@ -260,6 +260,38 @@ def test_every_upload_gets_its_verdict(deployment: Deployment, aws_client: Clien
         assert done[uri]["containers"][0].get("exitCode") == 0, done[uri]
 
 
+def test_predict_classifies_a_folder_as_a_batch(
+    deployment: Deployment, aws_client: Client, tmp_path: Path
+) -> None:
+    """predict.yml -e images=FOLDER: the folder uploaded once, every picture through one task
+    per instance that loads the model once, the counts printed, one part per batch."""
+    folder = tmp_path / "album"
+    (folder / "more").mkdir(parents=True)
+    for i in range(3):
+        (folder / f"cat-{i}.png").write_bytes(skimage_photo("chelsea.png").read_bytes())
+    for i in range(2):
+        (folder / "more" / f"coffee-{i}.png").write_bytes(skimage_photo("coffee.png").read_bytes())
+    (folder / "notes.txt").write_text("not a picture\n")
+    args = [*DEPLOYMENT_ARGS, "-e", f"images={folder}", "-e", "predict_batch_size=2"]
+    result = run_playbook("playbooks/predict.yml", *args)
+    assert_playbook_ok(result, "predict.yml on a folder", "predict-batch.log")
+    assert "6 pictures: 3 cats, 2 not cats, 1 unreadable" in result.stdout, tail(result.stdout)
+    parts = _line_after(result.stdout, "results:").split()[0]
+    bucket, prefix = parts.removeprefix("s3://").split("/", 1)
+    assert bucket == deployment.outputs["buckets"]["output"]
+    keys = [
+        o["Key"].removeprefix(prefix)
+        for o in aws_client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    ]
+    part_lines = 0
+    for key in keys:
+        if key.startswith("part-"):
+            body = aws_client("s3").get_object(Bucket=bucket, Key=prefix + key)["Body"].read()
+            part_lines += len(body.splitlines())
+            assert len(body.splitlines()) <= 2, key
+    assert part_lines == 6 and any(k.startswith("summary-") for k in keys), keys
+
+
 def test_predict_reports_a_failed_task_with_its_exit_code_and_log(deployment: Deployment) -> None:
     missing = f"s3://{deployment.outputs['buckets']['input']}/no-such-picture.png"
     result = run_playbook("playbooks/predict.yml", *DEPLOYMENT_ARGS, "-e", f"image={missing}")

@@ -170,6 +170,7 @@ ACCESS = [
     ("predict", "get", "models", "models/m/m-symbol.json", True),
     ("predict", "put", "output", "predictions/20260101T000000-cat.jpg.json", True),
     ("predict", "put", "output", "verdicts/uploads/cat.jpg.json", True),  # the uploads' rule
+    ("predict", "put", "output", "batches/batch-1/part-000-00000.jsonl", True),  # a batch
     ("predict", "put", "models", "models/m/m-0000.params", False),  # replace the served model
     ("predict", "put", "models", "models/m/m-symbol.json", False),
     ("predict", "put", "models", "jobs/job-1/scheduler.json", False),  # redirect a job's workers
