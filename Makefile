@@ -109,10 +109,11 @@ test-gpu: venv ## Build the GPU image (mxnet-cu112 + CUDA 11 wheels, a few GB) a
 	grep -E '[0-9]+ passed' .cache/test-gpu-stage.log || true
 	ECSDL_GPU_IMAGE=$(GPU_IMAGE) pytest $(PYTEST_ARGS) tests/gpu
 
-bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed, import-tflite against the TFLite runtime, distributed training
+bench: venv ## Benchmarks: infrastructure (create, rerun, teardown), image build and push, image size and classify speed, import-tflite against the TFLite runtime, distributed training, uploads and batches
 	python benchmarks/infra.py
 	python benchmarks/image_build.py
 	python benchmarks/image.py
 	python benchmarks/importer.py
 	python benchmarks/tasks.py
 	python benchmarks/distributed.py
+	python benchmarks/classify.py
