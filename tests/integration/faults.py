@@ -78,6 +78,7 @@ POINTS = [
     Point("jupyter_service", r"TASK \[jupyter_service : "),
     Point("in_service_wait", r"TASK \[jupyter_service : Wait until a task", delay=0.2),
     Point("in_jupyter_wait", r"TASK \[jupyter_service : Wait \(bounded\) until Jupyter", fail=None),
+    Point("uploads", r"TASK \[uploads : "),
     Point("outputs", r"TASK \[outputs : ", fail=None),
 ]
 POINT_BY_ID = {point.id: point for point in POINTS}
