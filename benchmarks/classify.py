@@ -1,7 +1,10 @@
 """Time the ways a cat social network classifies: every upload, a batch, the forward-pass limit.
 
 On the local target, for one deployment (deployment_name, default ecs-dl-bench-cls; site.yml
-first unless --existing, teardown.yml last unless --keep or --existing):
+first unless --existing, teardown.yml last unless --keep or --existing). Its model is the
+default one, MobileNet v2 1.0/224 quantized, downloaded by site.yml as a user's would be, from a
+local HTTP server of ../shared/models/tflite (these machines cannot reach GitHub), unless
+--model-source gives another:
 
 - upload to verdict: one picture put under uploads/ of the input bucket, then 100 at once, each
   timed from its put until its verdict object is in the output bucket (the uploads' rule runs
@@ -52,6 +55,26 @@ while time.perf_counter() - start < 10:
     runs += 1
 print(runs * batch / (time.perf_counter() - start))
 """
+
+
+SHARED_TFLITE = REPO_ROOT.parent / "shared" / "models" / "tflite"
+DEFAULT_MODEL_FILE = "mobilenet_v2_1.0_224_quant.tflite"
+
+
+def serve_shared_models() -> tuple[subprocess.Popen[bytes], str]:
+    """python3 -m http.server of SHARED_TFLITE on a free port: the default model's URL."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+         str(SHARED_TFLITE), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1)
+    return server, f"http://127.0.0.1:{port}/{DEFAULT_MODEL_FILE}"
 
 
 def photo(name: str) -> bytes:
@@ -160,14 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-images", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--model-source", default="", help="site.yml's model_source")
     args = parser.parse_args(argv)
     name = args.deployment_name
     figures: dict[str, Any] = {"deployment_name": name, "load_average": os.getloadavg()}
     tag = time.strftime("%Y%m%dT%H%M%S")
     code = 0
+    server = None
     try:
         if not args.existing:
-            seconds, result = timed_playbook("site.yml", "-e", f"deployment_name={name}")
+            source = args.model_source
+            if not source:
+                server, source = serve_shared_models()
+            seconds, result = timed_playbook(
+                "site.yml", "-e", f"deployment_name={name}", "-e", f"model_source={source}"
+            )
             if result.returncode != 0:
                 raise RuntimeError(f"site.yml failed:\n{result.stdout[-3000:]}")
             figures["site_seconds"] = round(seconds, 1)
@@ -190,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"classify benchmark: {exc}", file=sys.stderr)
         code = 1
     finally:
+        if server is not None:
+            server.terminate()
         if not (args.keep or args.existing):
             seconds, result = timed_playbook("teardown.yml", "-e", f"deployment_name={name}")
             figures["teardown_seconds"] = round(seconds, 1)
