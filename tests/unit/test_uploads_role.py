@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import moto_launcher
+from tests.unit.conftest import join_instances, moto_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO_ROOT / "tests" / "integration" / "playbooks" / "uploads.yml"
@@ -30,13 +30,6 @@ RULE, ROLE = f"{NAME}-classify-uploads", f"{NAME}-uploads-events"
 def endpoint() -> Iterator[str]:
     with moto_launcher() as port:
         yield f"http://127.0.0.1:{port}"
-
-
-def client(endpoint: str, service: str) -> Any:
-    return boto3.client(
-        service, region_name="us-east-1", endpoint_url=endpoint,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
 
 
 def play(endpoint: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -56,22 +49,11 @@ def changed(output: str) -> int:
 def deployment(endpoint: str) -> dict[str, Any]:
     """What site.yml's earlier roles make: the buckets, a cluster with an instance, the predict
     task definition and its roles."""
-    s3, ecs, ec2, iam = (client(endpoint, s) for s in ("s3", "ecs", "ec2", "iam"))
+    s3, ecs, ec2, iam = (moto_client(s, endpoint) for s in ("s3", "ecs", "ec2", "iam"))
     for bucket in ("unit-uploads-input", "unit-uploads-output"):
         s3.create_bucket(Bucket=bucket)
-    cluster = ecs.create_cluster(clusterName=NAME)["cluster"]["clusterArn"]
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-    ecs.register_container_instance(
-        cluster=NAME,
-        instanceIdentityDocument=json.dumps(
-            {"instanceId": instance["InstanceId"], "region": "us-east-1"}
-        ),
-        totalResources=[
-            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
-            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096},
-        ],
-    )
+    join_instances(ec2, ecs, NAME, count=1, cpu=2048, memory=4096)
+    cluster = ecs.describe_clusters(clusters=[NAME])["clusters"][0]["clusterArn"]
     trust = {
         "Version": "2012-10-17",
         "Statement": [
@@ -104,18 +86,18 @@ def deployment(endpoint: str) -> dict[str, Any]:
 
 
 def rule_tasks(endpoint: str) -> list[dict[str, Any]]:
-    ecs = client(endpoint, "ecs")
+    ecs = moto_client("ecs", endpoint)
     arns = ecs.list_tasks(cluster=NAME, startedBy=f"events-rule/{RULE}")["taskArns"]
     return ecs.describe_tasks(cluster=NAME, tasks=arns)["tasks"] if arns else []
 
 
 def eventbridge_on(endpoint: str, bucket: str) -> bool:
-    answer = client(endpoint, "s3").get_bucket_notification_configuration(Bucket=bucket)
+    answer = moto_client("s3", endpoint).get_bucket_notification_configuration(Bucket=bucket)
     return "EventBridgeConfiguration" in answer
 
 
 def made(endpoint: str) -> dict[str, bool]:
-    events, iam = client(endpoint, "events"), client(endpoint, "iam")
+    events, iam = moto_client("events", endpoint), moto_client("iam", endpoint)
     return {
         "rule": RULE in [r["Name"] for r in events.list_rules(NamePrefix=RULE)["Rules"]],
         "role": ROLE in [r["RoleName"] for r in iam.list_roles()["Roles"]],
@@ -144,7 +126,7 @@ def test_the_rule_its_role_and_the_buckets_setting_are_made_once(
 def test_the_rules_role_may_run_that_task_there_and_pass_its_roles_only(
     endpoint: str, deployment: dict[str, Any], present: dict[str, Any]
 ) -> None:
-    iam = client(endpoint, "iam")
+    iam = moto_client("iam", endpoint)
     trust = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
@@ -166,7 +148,7 @@ def test_the_rules_role_may_run_that_task_there_and_pass_its_roles_only(
 def test_an_upload_runs_the_predict_task_with_it(
     endpoint: str, deployment: dict[str, Any], present: dict[str, Any]
 ) -> None:
-    s3 = client(endpoint, "s3")
+    s3 = moto_client("s3", endpoint)
     s3.put_object(Bucket="unit-uploads-input", Key="pictures/elsewhere.png", Body=b"x")
     assert rule_tasks(endpoint) == []
     s3.put_object(Bucket="unit-uploads-input", Key="uploads/my cat.png", Body=b"x")
